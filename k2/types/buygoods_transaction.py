@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from ._received import ReceivedTransaction
+
+__all__ = ["BuygoodsTransaction"]
+
+
+class BuygoodsTransaction(ReceivedTransaction):
+    """A customer paid the till (Lipa Na M-PESA), or that payment was reversed."""

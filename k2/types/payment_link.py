@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BeforeValidator
+
+from ._common import StatusDocument, _to_decimal
+
+__all__ = ["PaymentLink"]
+
+
+class PaymentLink(StatusDocument):
+    """A v2 payment link; `payment_link` holds the link, its expiry and its own status (key differs by SDK)."""
+
+    resource_type: ClassVar[str] = "payment_link"
+
+    created_at: datetime | None = None
+    till_number: str | None = None
+    till_name: str | None = None
+    amount: Annotated[Decimal | None, BeforeValidator(_to_decimal)] = None
+    currency: str | None = None
+    payment_reference: str | None = None
+    note: str | None = None
+    payment_link: dict[str, Any] | None = None
