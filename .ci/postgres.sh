@@ -4,7 +4,7 @@ pg_dir=/tmp/k2-merchant-pg
 pg_port=${TEST_POSTGRES_PORT:-55432}
 if ! su postgres -s /bin/sh -c "$pg_bin/pg_ctl -D $pg_dir status" >/dev/null 2>&1; then
   rm -rf "$pg_dir"; mkdir -p "$pg_dir"; chown postgres "$pg_dir"
-  su postgres -s /bin/sh -c "$pg_bin/initdb -q -D $pg_dir -A trust -U postgres" >/dev/null
+  su postgres -s /bin/sh -c "$pg_bin/initdb -D $pg_dir -A trust -U postgres" >/dev/null
   su postgres -s /bin/sh -c "$pg_bin/pg_ctl -D $pg_dir -l $pg_dir/log -o '-p $pg_port -k /tmp -c listen_addresses=127.0.0.1 -c fsync=on' -w start" >/dev/null
 fi
 export TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:$pg_port/postgres"

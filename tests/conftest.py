@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from k2sim import RunningSim, SimConfig, start_in_thread
 
 SHARED_FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "k2" / "fixtures"
 
@@ -23,3 +26,10 @@ def shared_fixtures() -> Path:
     if not SHARED_FIXTURES.is_dir():
         pytest.fail(f"{SHARED_FIXTURES} is missing: the conformance tests need ../shared/k2/fixtures")
     return SHARED_FIXTURES
+
+
+@pytest.fixture(scope="session")
+def live_k2sim() -> Iterator[RunningSim]:
+    """One real k2sim on a free loopback port for the whole session, callbacks sent with no delay."""
+    with start_in_thread(SimConfig(host="127.0.0.1", port=0, callback_delay_s=0.0)) as sim:
+        yield sim

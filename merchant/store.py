@@ -1,0 +1,279 @@
+"""Writes of what K2 told us (idempotent: unique keys and insert-or-ignore) and the reads pages need."""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, Dialect, Engine, Table, bindparam, exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+
+from .mapping import OUTCOME_FAILED, Mapped, map_event
+from .tables import (
+    OUTCOME_TABLES,
+    Customer,
+    Settlement,
+    Transaction,
+    TransactionReversal,
+    WebhookEvent,
+)
+
+__all__ = ["Delivered", "StoreCounts", "counts", "is_transient", "record_deliveries", "reprocess_failed"]
+
+log = logging.getLogger(__name__)
+
+_EVENTS: Table = WebhookEvent.__table__  # type: ignore[attr-defined]
+_TRANSACTIONS: Table = Transaction.__table__  # type: ignore[attr-defined]
+_REVERSALS: Table = TransactionReversal.__table__  # type: ignore[attr-defined]
+_CUSTOMERS: Table = Customer.__table__  # type: ignore[attr-defined]
+_SETTLEMENTS: Table = Settlement.__table__  # type: ignore[attr-defined]
+_PENDING_STATUSES = ("Pending", "Scheduled")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """One verified delivery and its rows: `id` is its dedup key, `payload` the body exactly as received."""
+
+    id: str
+    kind: str
+    received_at: datetime
+    payload: str
+    mapped: Mapped
+
+
+def is_transient(error: BaseException) -> bool:
+    """A database that is locked, down or unreachable: the sender should retry later, nothing is wrong with the event."""
+    return isinstance(error, (OperationalError, InterfaceError, DisconnectionError)) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    )
+
+
+def record_deliveries(connection: Connection, deliveries: Sequence[Delivered]) -> None:
+    """Write a batch inside the caller's transaction; an event that breaks a constraint is isolated and stored `failed`.
+
+    Transient errors (locked, unavailable) propagate: the caller rolls back and answers 503."""
+    try:
+        with connection.begin_nested():
+            _write(connection, deliveries)
+    except DBAPIError as err:
+        if is_transient(err):
+            raise
+        for delivery in deliveries:
+            try:
+                with connection.begin_nested():
+                    _write(connection, [delivery])
+            except DBAPIError as single:
+                if is_transient(single):
+                    raise
+                log.error("event %s could not be stored as mapped: %s", delivery.id, single.orig)
+                failed = Mapped(outcome=OUTCOME_FAILED, error=f"database refused its rows: {single.orig}")
+                _write(connection, [Delivered(delivery.id, delivery.kind, delivery.received_at, delivery.payload, failed)])
+
+
+def _write(connection: Connection, deliveries: Sequence[Delivered]) -> None:
+    unique = list({delivery.id: delivery for delivery in reversed(deliveries)}.values())[::-1]
+    events = [
+        {
+            "id": d.id,
+            "kind": d.kind,
+            "received_at": d.received_at,
+            "payload": d.payload,
+            "outcome": d.mapped.outcome,
+            "error": d.mapped.error,
+        }
+        for d in unique
+    ]
+    _bulk(connection, "events", events)
+    mapped = [d.mapped for d in unique]
+    transactions = _first_by(mapped, "transactions", "reference")
+    reversals = _first_by(mapped, "reversals", "reference")
+    _bulk(connection, "transactions", transactions)
+    _bulk(connection, "reversals", reversals)
+    _bulk(connection, "customers", _first_by(mapped, "customers", "phone_number"))
+    _bulk(connection, "settlements", _first_by(mapped, "settlements", "id"))
+    touched = [row["reference"] for row in transactions + reversals]
+    if touched:
+        _apply_reversals(connection, touched)
+    insert = _insert_for(connection)
+    for item in mapped:
+        for result in item.results:
+            _record_result(connection, insert, OUTCOME_TABLES[result.kind].__table__, result.values)  # type: ignore[attr-defined]
+
+
+def _insert_for(connection: Connection) -> Any:
+    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+
+
+def _first_by(mapped: Sequence[Mapped], attribute: str, key: str) -> list[dict[str, Any]]:
+    """Rows of one kind across the batch, the first per key: a batch is deduplicated before it is written."""
+    rows: dict[Any, dict[str, Any]] = {}
+    for item in mapped:
+        for row in getattr(item, attribute):
+            rows.setdefault(row[key], row)
+    return list(rows.values())
+
+
+def _bulk_statements(insert: Any) -> dict[str, tuple[Table, Any]]:
+    """The hot-path writes: insert-or-ignore by each table's unique key (webhook_events heals a failed row)."""
+    upsert = insert(_EVENTS)
+    return {
+        # A redelivery heals an event that failed before (after a fix); otherwise the first row stands.
+        "events": (
+            _EVENTS,
+            upsert.on_conflict_do_update(
+                index_elements=["id"],
+                set_={"outcome": upsert.excluded.outcome, "error": upsert.excluded.error},
+                where=_EVENTS.c.outcome == OUTCOME_FAILED,
+            ),
+        ),
+        "transactions": (_TRANSACTIONS, insert(_TRANSACTIONS).on_conflict_do_nothing(index_elements=["reference"])),
+        "reversals": (_REVERSALS, insert(_REVERSALS).on_conflict_do_nothing(index_elements=["reference"])),
+        "customers": (_CUSTOMERS, insert(_CUSTOMERS).on_conflict_do_nothing(index_elements=["phone_number"])),
+        "settlements": (_SETTLEMENTS, insert(_SETTLEMENTS).on_conflict_do_nothing(index_elements=["id"])),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """An insert compiled once per dialect and split around its VALUES group, so a batch is one statement."""
+
+    head: str
+    group: str
+    tail: str
+    names: tuple[str, ...]
+    converters: tuple[Callable[[Any], Any] | None, ...]
+    tail_values: tuple[Any, ...]
+
+
+# Bound parameters per statement: under SQLite's default limit (32766) and PostgreSQL's (65535).
+_MAX_PARAMETERS = 30_000
+
+
+@cache
+def _compiled(dialect_name: str, name: str, columns: tuple[str, ...]) -> _Compiled:
+    positional = _POSITIONAL_DIALECTS[dialect_name]()
+    table, statement = _bulk_statements(postgresql.insert if dialect_name == "postgresql" else sqlite.insert)[name]
+    compiled = statement.compile(dialect=positional, column_keys=list(columns))
+    sql = compiled.string
+    start = sql.index(" VALUES (") + len(" VALUES ")
+    end = sql.index(")", start) + 1
+    names = tuple(compiled.positiontup or ())[: len(columns)]
+    converters = tuple(table.c[key].type.dialect_impl(positional).bind_processor(positional) for key in names)
+    tail_values = tuple(compiled.params[key] for key in (compiled.positiontup or ())[len(columns) :])
+    return _Compiled(sql[:start], sql[start:end], sql[end:], names, converters, tail_values)
+
+
+_POSITIONAL_DIALECTS: dict[str, Callable[[], Dialect]] = {
+    "sqlite": lambda: sqlite.pysqlite.dialect(paramstyle="qmark"),
+    "postgresql": lambda: postgresql.psycopg.dialect(paramstyle="format"),
+}
+
+
+def _bulk(connection: Connection, name: str, rows: list[dict[str, Any]]) -> None:
+    """Insert rows with one multi-row statement per chunk, straight on the driver.
+
+    SQLAlchemy's per-row machinery costs more than SQLite's insert, and one statement releases the GIL once
+    per chunk rather than once per row (the event loop thread wants it back meanwhile)."""
+    if not rows:
+        return
+    plan = _compiled(connection.dialect.name, name, tuple(rows[0]))
+    steps = list(zip(plan.names, plan.converters))
+    per_statement = max(1, _MAX_PARAMETERS // len(steps))
+    cursor = connection.connection.cursor()
+    try:
+        for first in range(0, len(rows), per_statement):
+            chunk = rows[first : first + per_statement]
+            values = [convert(row[key]) if convert else row[key] for row in chunk for key, convert in steps]
+            values.extend(plan.tail_values)
+            cursor.execute(f"{plan.head}{', '.join([plan.group] * len(chunk))}{plan.tail}", values)
+    finally:
+        cursor.close()
+
+
+def _apply_reversals(connection: Connection, references: list[str]) -> None:
+    """Mark reversed every touched transaction that has a reversal, whichever of the two arrived first."""
+    reversal = select(_REVERSALS).where(_REVERSALS.c.reference == _TRANSACTIONS.c.reference)
+    connection.execute(
+        update(_TRANSACTIONS)
+        .where(_TRANSACTIONS.c.reference.in_(bindparam("references", expanding=True)), exists(reversal))
+        .values(
+            status=reversal.with_only_columns(_REVERSALS.c.status).scalar_subquery(),
+            reversed_at=reversal.with_only_columns(_REVERSALS.c.reversed_at).scalar_subquery(),
+        ),
+        {"references": references},
+    )
+
+
+def _record_result(connection: Connection, insert: Any, table: Table, values: dict[str, Any]) -> None:
+    """Attach the result to the row our request wrote (by `request_ref`), then upsert it by K2 id.
+
+    A pending document never overwrites a final one, so redeliveries in any order end in the final state."""
+    if values["request_ref"]:
+        connection.execute(
+            update(table)
+            .where(table.c.request_ref == values["request_ref"], table.c.k2_id.is_(None))
+            .values(k2_id=values["k2_id"], location=values["location"])
+        )
+    statement = insert(table).values(**values)
+    changed = {name: statement.excluded[name] for name in values if name not in ("k2_id", "request_ref")}
+    pending = values["status"] in _PENDING_STATUSES
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["k2_id"],
+            set_=changed,
+            where=table.c.status.in_(_PENDING_STATUSES) | table.c.status.is_(None) if pending else None,
+        )
+    )
+
+
+def reprocess_failed(engine: Engine, *, batch_size: int = 500) -> int:
+    """Map again every stored event whose mapping failed (after a fix); returns how many are now mapped."""
+    fixed = 0
+    after = ""
+    while True:
+        with engine.begin() as connection:
+            rows = connection.execute(
+                select(_EVENTS.c.id, _EVENTS.c.kind, _EVENTS.c.received_at, _EVENTS.c.payload)
+                .where(_EVENTS.c.outcome == OUTCOME_FAILED, _EVENTS.c.id > after)
+                .order_by(_EVENTS.c.id)
+                .limit(batch_size)
+            ).all()
+            if not rows:
+                return fixed
+            after = rows[-1].id
+            deliveries = [_remap(row.id, row.kind, row.received_at, row.payload) for row in rows]
+            record_deliveries(connection, deliveries)
+            fixed += sum(d.mapped.outcome != OUTCOME_FAILED for d in deliveries)
+
+
+def _remap(event_id: str, kind: str, received_at: datetime, payload: str) -> Delivered:
+    try:
+        body = json.loads(payload)
+    except json.JSONDecodeError as err:
+        return Delivered(event_id, kind, received_at, payload, Mapped(outcome=OUTCOME_FAILED, error=str(err)))
+    return Delivered(event_id, kind, received_at, payload, map_event(body, event_id=event_id, received_at=received_at))
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """Row counts for a status line: payments received, deliveries stored, deliveries that failed to map."""
+
+    transactions: int
+    webhook_events: int
+    failed_events: int
+
+
+def counts(engine: Engine) -> StoreCounts:
+    """How much is stored; cheap enough for a page header."""
+    with engine.connect() as connection:
+        transactions = connection.execute(select(func.count()).select_from(_TRANSACTIONS)).scalar_one()
+        events = connection.execute(select(func.count()).select_from(_EVENTS)).scalar_one()
+        failed = connection.execute(
+            select(func.count()).select_from(_EVENTS).where(_EVENTS.c.outcome == OUTCOME_FAILED)
+        ).scalar_one()
+    return StoreCounts(transactions, events, failed)

@@ -1,0 +1,185 @@
+"""The database tables (sqlmodel); `transactions` and `webhook_events` are public: BI tools read them."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Dialect, Index, Text
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "UTCDateTime",
+    "WebhookEvent",
+    "Transaction",
+    "TransactionReversal",
+    "Customer",
+    "Settlement",
+    "IncomingPaymentRequest",
+    "PaymentRecord",
+    "TransferRecord",
+    "SendMoneyRecord",
+    "OUTCOME_TABLES",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC out; stored as UTC (naive text in SQLite, timestamptz in PostgreSQL)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("a naive datetime reached the database; times must be aware")
+        utc = value.astimezone(timezone.utc)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _utc(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+class WebhookEvent(SQLModel, table=True):
+    """One row per distinct delivery: the exact body as received and what mapping it produced."""
+
+    __tablename__ = "webhook_events"
+
+    id: str = Field(primary_key=True)
+    kind: str = Field(index=True)
+    received_at: datetime = _utc(index=True)
+    payload: str = Field(sa_type=Text)
+    outcome: str = Field(index=True)
+    error: str | None = Field(default=None, sa_type=Text)
+
+
+class Transaction(SQLModel, table=True):
+    """One row per money-in payment, keyed by its M-Pesa reference (the K2 resource id where there is none)."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (Index("ux_transactions_reference", "reference", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str
+    kind: str = Field(index=True)
+    till_number: str | None = None
+    amount_cents: int = Field(sa_type=BigInteger)
+    currency: str
+    status: str
+    occurred_at: datetime = _utc(index=True)
+    sender_phone: str | None = Field(default=None, index=True)
+    sender_phone_hash: str | None = None
+    sender_first_name: str | None = None
+    sender_middle_name: str | None = None
+    sender_last_name: str | None = None
+    sender_till: str | None = None
+    sender_merchant: str | None = None
+    resource_id: str | None = None
+    reversed_at: datetime | None = _utc(nullable=True)
+    event_id: str
+    recorded_at: datetime = _utc()
+
+
+class TransactionReversal(SQLModel, table=True):
+    """A reversal or void by the reference it undoes; kept even when the original has not arrived yet."""
+
+    __tablename__ = "transaction_reversals"
+
+    reference: str = Field(primary_key=True)
+    status: str
+    reversed_at: datetime = _utc()
+    event_id: str
+
+
+class Customer(SQLModel, table=True):
+    """Someone who paid or was announced by `customer_created`, by E.164 phone number."""
+
+    __tablename__ = "customers"
+
+    phone_number: str = Field(primary_key=True)
+    first_name: str | None = None
+    middle_name: str | None = None
+    last_name: str | None = None
+    first_seen_at: datetime = _utc()
+    event_id: str
+
+
+class Settlement(SQLModel, table=True):
+    """Money K2 moved to the merchant's own bank account or wallet (`settlement_transfer_completed`)."""
+
+    __tablename__ = "settlements"
+
+    id: str = Field(primary_key=True)
+    amount_cents: int = Field(sa_type=BigInteger)
+    currency: str
+    status: str
+    destination_type: str | None = None
+    destination_reference: str | None = None
+    occurred_at: datetime | None = _utc(nullable=True)
+    event_id: str
+
+
+class _Outcome(SQLModel):
+    """A request we made to K2, settled by its result callback: matched by K2 id (the Location's last part)
+    or by our own `request_ref` metadata."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    k2_id: str | None = Field(default=None, unique=True, index=True)
+    location: str | None = None
+    request_ref: str | None = Field(default=None, unique=True, index=True)
+    status: str | None = None
+    errors: str | None = Field(default=None, sa_type=Text)
+    metadata_json: str | None = Field(default=None, sa_type=Text)
+    amount_cents: int | None = Field(default=None, sa_type=BigInteger)
+    currency: str | None = None
+    result_event_id: str | None = None
+    updated_at: datetime | None = _utc(nullable=True)
+
+
+class IncomingPaymentRequest(_Outcome, table=True):
+    """An STK push we asked a customer to pay."""
+
+    __tablename__ = "incoming_payments"
+
+    phone_number: str | None = None
+    till_number: str | None = None
+    mpesa_reference: str | None = None
+
+
+class _Disbursed(_Outcome):
+    """Money we sent out; `disbursements_json` holds K2's legs with their M-Pesa or bank references."""
+
+    disbursements_json: str | None = Field(default=None, sa_type=Text)
+
+
+class PaymentRecord(_Disbursed, table=True):
+    """A v1 PAY payment to one recipient."""
+
+    __tablename__ = "payments"
+
+
+class TransferRecord(_Disbursed, table=True):
+    """A v1 settlement transfer to the merchant's own account."""
+
+    __tablename__ = "transfers"
+
+
+class SendMoneyRecord(_Disbursed, table=True):
+    """A v2 send_money request (several destinations, or a sweep)."""
+
+    __tablename__ = "send_money"
+
+
+OUTCOME_TABLES: dict[str, type[_Outcome]] = {
+    "incoming_payment": IncomingPaymentRequest,
+    "payment": PaymentRecord,
+    "settlement_transfer": TransferRecord,
+    "send_money": SendMoneyRecord,
+}

@@ -1,0 +1,27 @@
+"""The entry page: title, demo banner and what has been received so far (login and pages come later)."""
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from merchant import counts, load_settings, open_database
+
+st.set_page_config(page_title="K2 Merchant Dashboard", page_icon=":material/payments:", layout="wide")
+
+
+@st.cache_resource
+def database() -> Engine:
+    """One engine per server process, its schema brought up to date once."""
+    return open_database(load_settings().database_url)
+
+
+st.title("K2 Merchant Dashboard")
+if load_settings().demo_mode:
+    st.warning("Demo mode: connected to the built-in K2 emulator. No real money moves.", icon=":material/science:")
+
+stored = counts(database())
+received, deliveries = st.columns(2)
+received.metric("Payments received", f"{stored.transactions:,}")
+deliveries.metric("K2 deliveries stored", f"{stored.webhook_events:,}")
+if stored.failed_events:
+    st.error(f"{stored.failed_events:,} stored deliveries could not be read; they are kept for reprocessing.")
