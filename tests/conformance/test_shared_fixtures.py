@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from k2.types import DarajaEvent, StatusDocument, WebhookEvent
+from k2sim import delivery as k2sim_delivery
+from k2sim import payloads as k2sim_payloads
 from k2.webhooks import parse, verify_signature
 
 from tests.conftest import SHARED_FIXTURES
@@ -69,3 +71,11 @@ def test_k2_parses_every_status_document(document: dict) -> None:
 
 def test_every_response_sample_with_a_status_document_was_found() -> None:
     assert len(RESPONSE_DOCUMENTS) >= 13
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
+def test_k2sim_serialises_and_signs_every_vector_byte_for_byte(case: dict) -> None:
+    """k2sim's serialiser gives back the exact wire bytes, and its signer the expected signature."""
+    raw = (SHARED_FIXTURES / "webhooks" / case["file"]).read_bytes()
+    assert k2sim_payloads.dumps(json.loads(raw)) == raw
+    assert k2sim_delivery.sign(raw, SIGNATURES["api_key"]) == case["signature"]
