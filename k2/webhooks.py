@@ -6,7 +6,7 @@ import hmac
 import json
 import string
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import pydantic
 
@@ -73,7 +73,7 @@ def parse(raw: bytes | str | Mapping[str, Any]) -> Event:
     body = _load(raw)
     model = _model_for(body)
     try:
-        return model.model_validate(body)
+        return cast(Event, model.model_validate(body))
     except pydantic.ValidationError as err:
         raise InvalidPayloadError(_describe(err)) from None
 

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -17,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .config import SimConfig
-from .delivery import Dispatcher
+from .delivery import Dispatcher, Poster, post
 from .errors import InjectedError, OAuthError, SimError
 from .faults import REQUEST_FAULTS, Faults
 from .handlers import control, oauth, resources
@@ -142,16 +141,15 @@ async def _render_error(request: Request, exc: Exception) -> Response:
     return json_response({"error_code": status, "error_message": text}, status, headers)
 
 
-def create_app(config: SimConfig | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
-    """A K2 Connect emulator as an ASGI app; `transport` lets unit tests catch callbacks without a network."""
+def create_app(config: SimConfig | None = None, *, poster: Poster = post) -> Starlette:
+    """A K2 Connect emulator as an ASGI app; `poster` lets unit tests catch callbacks without a network."""
     settings = (config or SimConfig()).with_credentials()
     log = SimLog(settings.log_limit)
     faults = Faults()
-    dispatcher = Dispatcher(settings, log, faults, transport=transport)
+    dispatcher = Dispatcher(settings, log, faults, poster=poster)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await dispatcher.start()
         try:
             yield
         finally:

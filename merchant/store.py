@@ -175,7 +175,7 @@ _POSITIONAL_DIALECTS: dict[str, Callable[[], Dialect]] = {
 
 
 def _bulk(connection: Connection, name: str, rows: list[dict[str, Any]]) -> None:
-    """Insert rows with one multi-row statement per chunk, straight on the driver.
+    """Insert rows with one multi-row statement per chunk, its parameters converted here.
 
     SQLAlchemy's per-row machinery costs more than SQLite's insert, and one statement releases the GIL once
     per chunk rather than once per row (the event loop thread wants it back meanwhile)."""
@@ -184,15 +184,11 @@ def _bulk(connection: Connection, name: str, rows: list[dict[str, Any]]) -> None
     plan = _compiled(connection.dialect.name, name, tuple(rows[0]))
     steps = list(zip(plan.names, plan.converters))
     per_statement = max(1, _MAX_PARAMETERS // len(steps))
-    cursor = connection.connection.cursor()
-    try:
-        for first in range(0, len(rows), per_statement):
-            chunk = rows[first : first + per_statement]
-            values = [convert(row[key]) if convert else row[key] for row in chunk for key, convert in steps]
-            values.extend(plan.tail_values)
-            cursor.execute(f"{plan.head}{', '.join([plan.group] * len(chunk))}{plan.tail}", values)
-    finally:
-        cursor.close()
+    for first in range(0, len(rows), per_statement):
+        chunk = rows[first : first + per_statement]
+        values = [convert(row[key]) if convert else row[key] for row in chunk for key, convert in steps]
+        values.extend(plan.tail_values)
+        connection.exec_driver_sql(f"{plan.head}{', '.join([plan.group] * len(chunk))}{plan.tail}", tuple(values))
 
 
 def _apply_reversals(connection: Connection, references: list[str]) -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "Disbursement",
     "TransferBatch",
     "StatusDocument",
+    "flatten_document",
 ]
 
 
@@ -124,22 +125,26 @@ class StatusDocument(K2Model):
     @model_validator(mode="before")
     @classmethod
     def _flatten(cls, value: Any) -> Any:
-        """Lift `data.attributes` and `_links` to the top so fields read plainly."""
-        if not isinstance(value, dict) or "data" not in value:
-            return value
-        data = value["data"]
-        if not isinstance(data, dict):
-            raise ValueError("data must be an object")
-        attributes = data.get("attributes")
-        if not isinstance(attributes, dict):
-            raise ValueError("data.attributes must be an object")
-        links = attributes.get("_links") or {}
-        if cls.resource_type is not None and data.get("type") != cls.resource_type:
-            raise ValueError(f"data.type is {data.get('type')!r}, expected {cls.resource_type!r}")
-        return {
-            **attributes,
-            "id": data.get("id"),
-            "type": data.get("type"),
-            "callback_url": links.get("callback_url"),
-            "self_url": links.get("self"),
-        }
+        return flatten_document(value, cls.resource_type)
+
+
+def flatten_document(value: Any, resource_type: str | None) -> Any:
+    """Lift `data.attributes` and `_links` to the top so fields read plainly; idempotent."""
+    if not isinstance(value, dict) or "data" not in value:
+        return value
+    data = value["data"]
+    if not isinstance(data, dict):
+        raise ValueError("data must be an object")
+    attributes = data.get("attributes")
+    if not isinstance(attributes, dict):
+        raise ValueError("data.attributes must be an object")
+    links = attributes.get("_links") or {}
+    if resource_type is not None and data.get("type") != resource_type:
+        raise ValueError(f"data.type is {data.get('type')!r}, expected {resource_type!r}")
+    return {
+        **attributes,
+        "id": data.get("id"),
+        "type": data.get("type"),
+        "callback_url": links.get("callback_url"),
+        "self_url": links.get("self"),
+    }

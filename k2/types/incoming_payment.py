@@ -5,7 +5,7 @@ from typing import Any, ClassVar
 
 from pydantic import model_validator
 
-from ._common import Amount, K2Model, OptionalText, StatusDocument
+from ._common import Amount, K2Model, OptionalText, StatusDocument, flatten_document
 
 __all__ = ["IncomingPayment", "IncomingPaymentResource"]
 
@@ -39,7 +39,7 @@ class IncomingPayment(StatusDocument):
     @classmethod
     def _lift_event(cls, value: Any) -> Any:
         """`event.resource` and `event.errors` carry the outcome; lift them beside `status`."""
-        value = cls._flatten(value)
+        value = flatten_document(value, cls.resource_type)
         if isinstance(value, dict) and isinstance(value.get("event"), dict):
             event = value["event"]
             return {**value, "resource": event.get("resource"), "errors": event.get("errors")}

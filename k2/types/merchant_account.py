@@ -17,6 +17,8 @@ class _MerchantAccount(StatusDocument):
 
 
 class MerchantBankAccount(_MerchantAccount):
+    """A bank account the merchant settles to."""
+
     resource_type: ClassVar[str] = "merchant_bank_account"
 
     account_name: OptionalText = None
@@ -26,6 +28,8 @@ class MerchantBankAccount(_MerchantAccount):
 
 
 class MerchantWallet(_MerchantAccount):
+    """A mobile wallet the merchant settles to."""
+
     resource_type: ClassVar[str] = "merchant_wallet"
 
     first_name: OptionalText = None

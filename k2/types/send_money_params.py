@@ -48,12 +48,16 @@ class _ExternalPayout(_Payout):
 
 
 class MobileWalletDestination(_ExternalPayout):
+    """Pay a phone's M-Pesa wallet."""
+
     type: Literal["mobile_wallet"] = "mobile_wallet"
     phone_number: KenyanPhone
     network: Network = "Safaricom"
 
 
 class BankAccountDestination(_ExternalPayout):
+    """Pay a bank account; `bank_branch_ref` is the branch UUID from the K2 dashboard."""
+
     type: Literal["bank_account"] = "bank_account"
     account_name: Text
     account_number: Text
@@ -61,11 +65,15 @@ class BankAccountDestination(_ExternalPayout):
 
 
 class TillDestination(_ExternalPayout):
+    """Pay a business's Buy Goods till."""
+
     type: Literal["till"] = "till"
     till_number: TillNumber
 
 
 class PaybillDestination(_ExternalPayout):
+    """Pay a paybill, with the account number the business expects."""
+
     type: Literal["paybill"] = "paybill"
     paybill_number: TillNumber
     paybill_account_number: Text

@@ -10,6 +10,8 @@ __all__ = ["WebhookSubscription"]
 
 
 class WebhookSubscription(StatusDocument):
+    """Which events K2 posts to which endpoint, for a till or the whole company."""
+
     resource_type: ClassVar[str] = "webhook_subscription"
 
     event_type: str | None = None

@@ -1,11 +1,11 @@
-"""k2sim unit-test harness: the app in-process under TestClient, callbacks caught by an httpx.MockTransport."""
+"""k2sim unit-test harness: the app in-process under TestClient, callbacks caught by a fake poster."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -16,23 +16,32 @@ CALLBACK = "https://merchant.example/k2/callback"
 HOOKS = "https://merchant.example/k2/webhooks"
 
 
+@dataclass(frozen=True)
+class Sent:
+    """One POST the emulator made: where, the exact bytes, and the headers (names lower-cased)."""
+
+    url: str
+    content: bytes
+    headers: dict[str, str]
+
+
 class Inbox:
-    """What the emulator POSTed out: each request kept with its raw bytes; answers scripted per URL."""
+    """Stands in for the network: keeps every POST with its raw bytes and answers from a script."""
 
     def __init__(self) -> None:
-        self.requests: list[httpx.Request] = []
+        self.requests: list[Sent] = []
         self.script: list[int | Exception] = []
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        self.requests.append(Sent(url, body, {name.lower(): value for name, value in headers.items()}))
         answer = self.script.pop(0) if self.script else 200
         if isinstance(answer, Exception):
             raise answer
-        return httpx.Response(answer)
+        return answer
 
     def bodies(self, url: str | None = None) -> list[dict[str, Any]]:
         """Parsed bodies, oldest first, optionally only those sent to `url`."""
-        return [json.loads(r.content) for r in self.requests if url is None or str(r.url) == url]
+        return [json.loads(r.content) for r in self.requests if url is None or r.url == url]
 
     def topics(self) -> list[str]:
         """The topic (webhooks) or data.type (callbacks) of every POST, in order."""
@@ -102,7 +111,7 @@ def make_api(inbox: Inbox) -> Iterator[Callable[..., Api]]:
     def make(**overrides: Any) -> Api:
         settings: dict[str, Any] = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "api_key": API_KEY,
                                     "delivery_backoff_s": 0.0, **overrides}
-        client = TestClient(create_app(SimConfig(**settings), transport=httpx.MockTransport(inbox.handle)))
+        client = TestClient(create_app(SimConfig(**settings), poster=inbox.post))
         client.__enter__()
         clients.append(client)
         return Api(client)

@@ -4,7 +4,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-import httpx
 import pytest
 
 from .conftest import CALLBACK, HOOKS, Api, Inbox, stk_body
@@ -196,10 +195,10 @@ class TestTrafficAndReset:
 
 def test_unreachable_callback_is_retried_then_failed(make_api: Callable[..., Api], inbox: Inbox) -> None:
     api = make_api(delivery_max_attempts=3)
-    inbox.script = [httpx.ConnectError("refused"), 503, 500]
+    inbox.script = [ConnectionRefusedError("refused"), 503, 500]
     api.create("/api/v1/incoming_payments", stk_body())
     api.drain()
     delivery = api.client.get("/sim/deliveries").json()[0]
     assert delivery["state"] == "failed"
     assert [(a["status_code"], a["error"]) for a in delivery["attempts"]] == [
-        (None, "ConnectError"), (503, None), (500, None)]
+        (None, "ConnectionRefusedError"), (503, None), (500, None)]

@@ -1,6 +1,7 @@
 """Against real servers on loopback: k2sim started with start_in_thread, a real callback receiver, the CLI."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -21,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from k2sim import RunningSim, SimConfig, start_in_thread
+from k2sim.delivery import DeliveryError, post
 from k2sim.server import bind, make_server
 
 from .conftest import stk_body
@@ -112,7 +114,7 @@ def test_connection_refused_is_recorded_per_attempt() -> None:
         client.post("/api/v1/incoming_payments", json=stk_body(_links={"callback_url": f"{dead_url}/cb"}))
         client.post("/sim/drain")
         delivery = client.get("/sim/deliveries").json()[0]
-    assert delivery["state"] == "failed" and [a["error"] for a in delivery["attempts"]] == ["ConnectError"] * 2
+    assert delivery["state"] == "failed" and [a["error"] for a in delivery["attempts"]] == ["ConnectionRefusedError"] * 2
 
 
 def test_timeout_fault_leaves_the_outcome_unknown_to_the_client(live_k2sim: RunningSim) -> None:
@@ -149,3 +151,33 @@ def test_command_line_serves_and_prints_credentials() -> None:
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", 204),
+    (b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n", 503),
+    (b"SSH-2.0-OpenSSH\r\n", DeliveryError),
+])
+def test_poster_reads_the_status_over_a_raw_socket(answer: bytes, expected: int | type[Exception]) -> None:
+    seen: list[bytes] = []
+
+    async def scenario() -> int:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            seen.append(await reader.readuntil(b"\r\n\r\n") + await reader.readexactly(2))
+            writer.write(answer)
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            return await post(f"http://127.0.0.1:{port}/hooks?x=1", b"{}", {"X-KopoKopo-Signature": "abc"})
+
+    if isinstance(expected, int):
+        assert asyncio.run(scenario()) == expected
+    else:
+        with pytest.raises(expected):
+            asyncio.run(scenario())
+    request = seen[0].decode()
+    assert request.startswith("POST /hooks?x=1 HTTP/1.1\r\n") and "Content-Length: 2\r\n" in request
+    assert "X-KopoKopo-Signature: abc\r\n" in request and request.endswith("\r\n\r\n{}")

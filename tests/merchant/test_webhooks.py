@@ -10,9 +10,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from k2.webhooks import sign
+from starlette.applications import Starlette
 
-from .conftest import KEY, Receiver, buygoods, count, rows
+from k2.webhooks import sign
+from merchant.tables import Transaction
+from merchant.webhooks import WEBHOOK_PATH, WebhookReceiver
+
+from .conftest import KEY, buygoods, count, rows, serve
 
 TABLES = ("webhook_events", "transactions", "transaction_reversals", "customers", "settlements",
           "incoming_payments", "payments", "transfers", "send_money")
@@ -71,8 +75,6 @@ class TestFixtureBodies:
         name, body, signature, _ = next(case for case in signed_cases if case[0] == "b2breceived.json")
         assert receiver.post(body, signature).status_code == 200
         with sa.orm.Session(engine) as session:
-            from merchant.tables import Transaction
-
             row = session.scalars(sa.select(Transaction)).one()
         assert row.occurred_at == datetime(2020, 10, 29, 5, 18, 45, tzinfo=timezone.utc)
 
@@ -213,14 +215,10 @@ class TestUnavailableDatabase:
         assert count(engine, "transactions") == 1
 
     def test_post_before_start_is_503(self) -> None:
-        from starlette.testclient import TestClient
-
-        from merchant.webhooks import WebhookReceiver
-
         receiver = WebhookReceiver()
-        from starlette.applications import Starlette
-
-        with TestClient(Starlette(routes=receiver.routes)) as client:
-            body = buygoods(1)
-            response = client.post("/api/k2/webhooks", content=body, headers={"X-KopoKopo-Signature": sign(body, KEY)})
+        running = serve(Starlette(routes=receiver.routes))
+        base = next(running)
+        body = buygoods(1)
+        response = httpx.post(base + WEBHOOK_PATH, content=body, headers={"X-KopoKopo-Signature": sign(body, KEY)})
+        next(running, None)
         assert response.status_code == 503

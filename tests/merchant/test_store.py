@@ -1,0 +1,186 @@
+"""Store writes without HTTP: result callbacks, reprocessing, schema upgrades, the worker's bounds."""
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from merchant import store
+from merchant.db import make_engine, open_database, upgrade
+from merchant.ingest import IngestWorker, QueueFull, Ticket
+from merchant.mapping import OUTCOME_FAILED, REQUEST_REF_KEY, Mapped, event_key, map_event
+from merchant.store import Delivered, record_deliveries, reprocess_failed
+
+from .conftest import buygoods, count, rows
+
+NOW = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+
+
+def delivered(body: bytes) -> Delivered:
+    document = json.loads(body)
+    key = event_key(document, body)
+    return Delivered(key.id, key.kind, NOW, body.decode(), map_event(document, event_id=key.id, received_at=NOW))
+
+
+def record(engine: sa.Engine, *bodies: bytes) -> None:
+    with engine.begin() as connection:
+        record_deliveries(connection, [delivered(body) for body in bodies])
+
+
+def stk(status: str, *, k2_id: str = "ip-1", metadata: dict[str, str] | None = None) -> bytes:
+    resource = None
+    if status == "Success":
+        resource = {"id": "r1", "reference": "QSTK1", "amount": "50.00", "currency": "KES", "till_number": "K000000",
+                    "sender_phone_number": "+254712345678", "origination_time": "2026-11-20T09:24:54+03:00",
+                    "status": "Received"}
+    body = {"data": {"id": k2_id, "type": "incoming_payment", "attributes": {
+        "initiation_time": "2026-11-20T09:24:48+03:00", "status": status,
+        "event": {"type": "Incoming Payment Request", "resource": resource, "errors": None},
+        "metadata": metadata or {}, "_links": {"self": f"https://k2.test/api/v1/incoming_payments/{k2_id}"}}}}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+@pytest.fixture
+def database(database_url: str) -> sa.Engine:
+    made = open_database(database_url)
+    yield made
+    made.dispose()
+
+
+class TestResults:
+    def test_record_pending_after_success_keeps_success(self, database) -> None:
+        record(database, stk("Success"))
+        record(database, stk("Pending"))
+        (row,) = rows(database, "SELECT * FROM incoming_payments")
+        assert (row.status, row.amount_cents, row.mpesa_reference) == ("Success", 5000, "QSTK1")
+        assert count(database, "webhook_events") == 2
+
+    def test_record_success_after_pending_updates_the_row(self, database) -> None:
+        record(database, stk("Pending"))
+        record(database, stk("Success"))
+        (row,) = rows(database, "SELECT * FROM incoming_payments")
+        assert row.status == "Success" and row.phone_number == "+254712345678"
+        assert count(database, "transactions", "reference = 'QSTK1'") == 1
+
+    def test_record_result_attaches_to_our_request_by_metadata(self, database) -> None:
+        with database.begin() as connection:
+            connection.execute(sa.text("INSERT INTO incoming_payments (request_ref, status) VALUES ('ord-17', 'Sent')"))
+        record(database, stk("Failed", k2_id="ip-9", metadata={REQUEST_REF_KEY: "ord-17"}))
+        (row,) = rows(database, "SELECT * FROM incoming_payments")
+        assert (row.request_ref, row.k2_id, row.status) == ("ord-17", "ip-9", "Failed")
+        assert row.location == "https://k2.test/api/v1/incoming_payments/ip-9"
+
+
+class TestBatches:
+    def test_record_batch_with_repeats_inside_it_writes_once(self, database) -> None:
+        record(database, buygoods(1), buygoods(2), buygoods(1), buygoods(3, reference="REF0000002"))
+        assert count(database, "webhook_events") == 3
+        assert count(database, "transactions") == 2
+
+    def test_record_row_the_database_refuses_is_isolated_as_failed(self, database) -> None:
+        good, bad = delivered(buygoods(1)), delivered(buygoods(2))
+        bad.mapped.transactions[0]["amount_cents"] = None  # NOT NULL: only this event must fail
+        with database.begin() as connection:
+            record_deliveries(connection, [good, bad])
+        assert count(database, "transactions") == 1
+        outcomes = {row.id: row.outcome for row in rows(database, "SELECT id, outcome FROM webhook_events")}
+        assert outcomes == {good.id: "mapped", bad.id: "failed"}
+
+
+class TestReprocess:
+    def test_reprocess_failed_maps_events_after_a_fix(self, database) -> None:
+        body = buygoods(5)
+        broken = delivered(body)
+        failed = Delivered(broken.id, broken.kind, NOW, broken.payload, Mapped(outcome=OUTCOME_FAILED, error="bug"))
+        with database.begin() as connection:
+            record_deliveries(connection, [failed])
+        assert count(database, "transactions") == 0
+
+        assert reprocess_failed(database) == 1
+        assert count(database, "transactions") == 1
+        assert rows(database, "SELECT outcome, error FROM webhook_events")[0] == ("mapped", None)
+        assert reprocess_failed(database) == 0
+
+    def test_reprocess_failed_leaves_still_broken_events_failed(self, database) -> None:
+        record(database, json.dumps({"no": "shape"}).encode())
+        assert reprocess_failed(database) == 0
+        assert rows(database, "SELECT outcome FROM webhook_events")[0].outcome == "failed"
+
+    def test_redelivery_of_a_failed_event_heals_it(self, database) -> None:
+        body = buygoods(6)
+        broken = delivered(body)
+        with database.begin() as connection:
+            record_deliveries(connection, [Delivered(broken.id, broken.kind, NOW, broken.payload,
+                                                     Mapped(outcome=OUTCOME_FAILED, error="bug"))])
+        record(database, body)
+        assert rows(database, "SELECT outcome FROM webhook_events")[0].outcome == "mapped"
+        assert count(database, "transactions") == 1
+
+
+OLD_SCHEMA = [
+    """CREATE TABLE webhook_events (id VARCHAR NOT NULL PRIMARY KEY, kind VARCHAR NOT NULL,
+       received_at TIMESTAMP NOT NULL, payload TEXT NOT NULL, outcome VARCHAR NOT NULL)""",
+    """CREATE TABLE transactions (id {serial} PRIMARY KEY, reference VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+       till_number VARCHAR, amount_cents BIGINT NOT NULL, currency VARCHAR NOT NULL, status VARCHAR NOT NULL,
+       occurred_at TIMESTAMP NOT NULL, sender_phone VARCHAR, event_id VARCHAR NOT NULL,
+       recorded_at TIMESTAMP NOT NULL)""",
+    "INSERT INTO webhook_events VALUES ('old-1', 'buygoods_transaction_received', '2025-01-01 10:00:00', '{}', 'mapped')",
+    """INSERT INTO transactions (reference, kind, till_number, amount_cents, currency, status, occurred_at,
+       sender_phone, event_id, recorded_at) VALUES ('OLD0000001', 'buygoods', '514459', 12345, 'KES', 'received',
+       '2025-01-01 09:59:00', '+254712345678', 'old-1', '2025-01-01 10:00:00')""",
+]
+
+
+class TestUpgrade:
+    def test_upgrade_old_schema_keeps_rows_and_adds_what_is_missing(self, database_url) -> None:
+        engine = make_engine(database_url)
+        with engine.begin() as connection:
+            serial = "SERIAL" if engine.dialect.name == "postgresql" else "INTEGER"
+            for statement in OLD_SCHEMA:
+                connection.execute(sa.text(statement.replace("{serial}", serial)))
+        upgrade(engine)
+        upgrade(engine)  # a second start changes nothing
+
+        columns = {column["name"] for column in sa.inspect(engine).get_columns("transactions")}
+        assert {"sender_till", "sender_merchant", "reversed_at", "sender_phone_hash"} <= columns
+        assert "error" in {column["name"] for column in sa.inspect(engine).get_columns("webhook_events")}
+        assert "incoming_payments" in sa.inspect(engine).get_table_names()
+        (old,) = rows(engine, "SELECT * FROM transactions")
+        assert (old.reference, old.amount_cents, old.sender_till) == ("OLD0000001", 12345, None)
+
+        record(engine, buygoods(1), buygoods(1, reference="OLD0000001"))  # the new unique index holds
+        assert count(engine, "transactions") == 2
+        engine.dispose()
+
+
+class TestWorker:
+    def test_submit_beyond_the_bound_raises_queue_full(self, database) -> None:
+        worker = IngestWorker(database, queue_size=2)  # not started: nothing drains the queue
+        loop = asyncio.new_event_loop()
+        try:
+            tickets = [Ticket(delivered(buygoods(n)), loop) for n in range(3)]
+            worker.submit(tickets[0])
+            worker.submit(tickets[1])
+            with pytest.raises(QueueFull):
+                worker.submit(tickets[2])
+        finally:
+            loop.close()
+
+    def test_stop_writes_what_is_queued(self, database) -> None:
+        worker = IngestWorker(database)
+        loop = asyncio.new_event_loop()
+        try:
+            tickets = [Ticket(delivered(buygoods(n)), loop) for n in range(5)]
+            for ticket in tickets:
+                worker.submit(ticket)
+            worker.start()
+            worker.stop()
+            loop.run_until_complete(asyncio.sleep(0))
+            assert [ticket.future.result() for ticket in tickets] == [True] * 5
+        finally:
+            loop.close()
+        assert count(database, "webhook_events") == 5
+        assert not worker.running
