@@ -30,7 +30,6 @@ class Disbursement:
     amount: Decimal
     destination_type: str
     destination_reference: str | None
-    identifier: str | None
     outcome: Outcome | None = None
     status: str = "Pending"
     transaction_reference: str | None = None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from . import payloads, traffic
 from .config import SimConfig
@@ -27,7 +27,7 @@ from .models import Disbursement, Outbound, Receipt, ReceiptKind, Resource, Toke
 from .outcomes import Flow, Outcome, applies, message, random_failure, rule
 from .parse import PARSERS, recipient_identifier
 
-__all__ = ["Effects", "SimState", "FLOWS", "KINDS", "Created"]
+__all__ = ["Effects", "SimState", "FLOWS", "Created"]
 
 # kind -> the outcome flow it belongs to (forcing applies only to these)
 FLOWS: dict[str, Flow] = {"incoming_payment": "stk", "payment": "payout", "send_money": "payout",
@@ -39,7 +39,6 @@ _INITIAL = {
     "external_recipient": "Approved", "merchant_bank_account": "Approved", "merchant_wallet": "Approved",
     "webhook_subscription": "Active",
 }
-KINDS = tuple(_INITIAL)
 _WALLET_LEGS = frozenset({"mobile_wallet", "merchant_wallet"})
 _CODE_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -171,13 +170,12 @@ class SimState:
 
     # ---------------------------------------------------------------- API resources
 
-    def create(self, kind: str, version: int, body: dict[str, Any], *, base_url: str) -> Resource:
-        """Accept a POST: validate, store, plan its outcome and schedule its resolution."""
+    def create(self, kind: str, version: int, body: dict[str, Any], *, base_url: str, path: str) -> Resource:
+        """Accept a POST to `base_url + path`: validate, store, plan its outcome and schedule its resolution."""
         fields = PARSERS[kind](body, version)
         resource_id = self._uuid()
-        segment = "send_money" if kind == "send_money" else "polling" if kind == "polling" else f"{kind}s"
         resource = Resource(
-            id=resource_id, kind=kind, version=version, self_url=f"{base_url}/api/v{version}/{segment}/{resource_id}",
+            id=resource_id, kind=kind, version=version, self_url=f"{base_url}{path}/{resource_id}",
             base_url=base_url, created_at=_now(), fields=fields, status=_INITIAL[kind],
             callback_url=fields.get("callback_url"), final="callback_url" not in fields)
         with self._lock:
@@ -230,8 +228,7 @@ class SimState:
     def _leg(self, kind: str, amount: Decimal, destination_type: str, reference: str | None,
              identifier: str | None) -> Disbursement:
         planned = rule("payout", identifier, amount, mobile_money=destination_type in _WALLET_LEGS)
-        return Disbursement(amount, destination_type, reference, identifier,
-                            outcome=self._forced_or_planned(kind, planned))
+        return Disbursement(amount, destination_type, reference, outcome=self._forced_or_planned(kind, planned))
 
     def _prepare_payment(self, resource: Resource) -> None:
         f = resource.fields
@@ -291,7 +288,7 @@ class SimState:
     def _prepare_payment_link(self, resource: Resource) -> None:
         resource.fields["till_name"] = self.config.till_name
 
-    _PREPARE: dict[str, Callable[[SimState, Resource], None]] = {
+    _PREPARE: ClassVar[dict[str, Callable[[SimState, Resource], None]]] = {
         "incoming_payment": _prepare_incoming_payment,
         "payment": _prepare_payment,
         "send_money": _prepare_send_money,
@@ -415,7 +412,7 @@ class SimState:
         }
         return False, []
 
-    _RESOLVE: dict[str, Callable[[SimState, Resource], tuple[bool, list[Outbound]]]] = {
+    _RESOLVE: ClassVar[dict[str, Callable[[SimState, Resource], tuple[bool, list[Outbound]]]]] = {
         "incoming_payment": _resolve_incoming_payment,
         "payment": _resolve_payout,
         "send_money": _resolve_payout,

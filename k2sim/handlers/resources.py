@@ -18,7 +18,8 @@ def create(kind: str, version: int) -> Endpoint:
     """POST /api/v{version}/<kind>: 201 with the new resource's absolute Location."""
 
     async def create_resource(request: Request) -> Response:
-        resource = sim(request).create(kind, version, await read_json(request), base_url=base_url(request))
+        resource = sim(request).create(kind, version, await read_json(request), base_url=base_url(request),
+                                       path=request.url.path)
         return created(resource.self_url)
 
     create_resource.__name__ = f"create_{kind}_v{version}"

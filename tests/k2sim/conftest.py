@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 

@@ -1,6 +1,7 @@
 """/sim/ control routes: request and delivery logs, forcing, resolving, faults, traffic, reset."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -109,11 +110,16 @@ class TestRequestFaults:
         assert api.post("/api/v2/incoming_payments", stk_body()).status_code == 201
 
     def test_latency_fault_delays_the_answer(self, api: Api) -> None:
-        import time
         api.client.post("/sim/faults", json={"type": "latency", "ms": 40})
         started = time.perf_counter()
         assert api.post("/api/v1/incoming_payments", stk_body()).status_code == 201
         assert time.perf_counter() - started >= 0.04
+
+    def test_configured_latency_delays_every_k2_answer(self, make_api: Callable[..., Api]) -> None:
+        api = make_api(latency_ms=30)
+        started = time.perf_counter()
+        assert api.client.get("/api/v1/incoming_payments/x", headers=api.headers).status_code == 404
+        assert time.perf_counter() - started >= 0.03
 
     def test_timeout_fault_processes_then_answers_late(self, api: Api) -> None:
         api.client.post("/sim/faults", json={"type": "timeout", "seconds": 0.05})

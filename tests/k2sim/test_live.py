@@ -48,9 +48,14 @@ class Receiver:
         return Response(status_code=self.script.pop(0) if self.script else 200)
 
 
+RECEIVER_KEY = "live-test-api-key"
+
+
 @pytest.fixture
-def receiver(live_k2sim: RunningSim) -> Iterator[Receiver]:
-    hook = Receiver(live_k2sim.api_key)
+def receiver() -> Iterator[Receiver]:
+    """A receiver verifying with RECEIVER_KEY; each test starts its own emulator with that key, so the
+    session-wide `live_k2sim` other suites share never gets subscriptions pointing here."""
+    hook = Receiver(RECEIVER_KEY)
     sock, base = bind("127.0.0.1", 0)
     server = make_server(Starlette(routes=[Route("/hooks", hook.endpoint, methods=["POST"])]))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -73,15 +78,15 @@ def client_for(sim: RunningSim) -> Iterator[httpx.Client]:
         yield client
 
 
-def test_signed_callback_and_webhook_verify_over_raw_bytes(live_k2sim: RunningSim, receiver: Receiver) -> None:
-    with client_for(live_k2sim) as client:
+def test_signed_callback_and_webhook_verify_over_raw_bytes(receiver: Receiver) -> None:
+    with start_in_thread(SimConfig(api_key=RECEIVER_KEY)) as sim, client_for(sim) as client:
         client.post("/api/v1/webhook_subscriptions", json={"event_type": "buygoods_transaction_received",
                                                            "url": receiver.url, "scope": "company"})
         created = client.post("/api/v1/incoming_payments",
                               json=stk_body(_links={"callback_url": receiver.url}, subscriber={
                                   "first_name": "Wanjikũ", "last_name": "Ñjoroge/Ω", "phone_number": "0712345678"}))
         location = created.headers["location"]
-        assert location.startswith(f"{live_k2sim.base_url}/api/v1/incoming_payments/")
+        assert location.startswith(f"{sim.base_url}/api/v1/incoming_payments/")
         assert client.post("/sim/drain").json() == {"settled": True}
         status = client.get(location).json()
     assert receiver.verified == [True, True]
@@ -95,7 +100,7 @@ def test_signed_callback_and_webhook_verify_over_raw_bytes(live_k2sim: RunningSi
 
 
 def test_failed_deliveries_are_retried_with_backoff(receiver: Receiver) -> None:
-    config = SimConfig(api_key=receiver.api_key, delivery_backoff_s=0.01, delivery_max_attempts=4)
+    config = SimConfig(api_key=RECEIVER_KEY, delivery_backoff_s=0.01, delivery_max_attempts=4)
     receiver.script = [500, 502]
     with start_in_thread(config) as sim, client_for(sim) as client:
         client.post("/api/v2/incoming_payments", json=stk_body(_links={"callback_url": receiver.url}))

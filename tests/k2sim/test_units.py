@@ -59,7 +59,7 @@ def test_sign_matches_ruby_spec_vector() -> None:
 
 class TestState:
     def test_create_schedules_and_resolve_sends_callback(self, state: SimState, effects: FakeEffects) -> None:
-        resource = state.create("incoming_payment", 1, stk_body(), base_url="http://sim")
+        resource = state.create("incoming_payment", 1, stk_body(), base_url="http://sim", path="/api/v1/x")
         assert resource.status == "Pending" and len(effects.pending) == 1 and effects.sent == []
         effects.pending[0]()
         assert resource.status == "Success" and [m.kind for m in effects.sent] == ["callback"]
@@ -67,7 +67,7 @@ class TestState:
 
     def test_resolving_a_final_resource_returns_false_and_never_overwrites(self, state: SimState,
                                                                          effects: FakeEffects) -> None:
-        resource = state.create("incoming_payment", 1, stk_body(), base_url="http://sim")
+        resource = state.create("incoming_payment", 1, stk_body(), base_url="http://sim", path="/api/v1/x")
         assert state.resolve(resource.id, Outcome.CANCELLED) is True
         assert state.resolve(resource.id, Outcome.SUCCESS) is False
         effects.pending[0]()
@@ -75,8 +75,8 @@ class TestState:
         assert len(effects.sent) == 1
 
     def test_static_resources_are_final_at_once(self, state: SimState, effects: FakeEffects) -> None:
-        resource = state.create("merchant_wallet", 1, {"first_name": "A", "last_name": "B",
-                                                       "phone_number": "0711000000"}, base_url="http://sim")
+        body = {"first_name": "A", "last_name": "B", "phone_number": "0711000000"}
+        resource = state.create("merchant_wallet", 1, body, base_url="http://sim", path="/api/v1/merchant_wallets")
         assert resource.final and effects.pending == [] and state.resolve(resource.id) is False
 
     def test_reset_keeps_tokens(self, state: SimState) -> None:
