@@ -33,7 +33,7 @@ from starlette.routing import Route
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from k2sim.server import bind, make_server  # noqa: E402
+from k2sim.server import serve_in_thread  # noqa: E402
 
 __all__ = ["main"]
 
@@ -112,12 +112,9 @@ def lateness(delay_s: float, in_flight: int) -> list[float]:
     """Seconds from the emulator accepting each of `in_flight` concurrent STK pushes to its callback's arrival
     (one machine, one wall clock; `initiation_time` has millisecond resolution)."""
     receiver = Receiver(in_flight)
-    sock, receiver_url = bind("127.0.0.1", 0)
-    server = make_server(Starlette(routes=[Route("/cb", receiver.endpoint, methods=["POST"])]))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
+    server, thread, receiver_url = serve_in_thread(
+        Starlette(routes=[Route("/cb", receiver.endpoint, methods=["POST"])])
+    )
 
     async def fire(base_url: str, headers: dict[str, str]) -> None:
         limits = httpx.Limits(max_connections=in_flight)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from .outcomes import Outcome
 
-__all__ = ["Token", "Resource", "Disbursement", "Receipt", "Outbound", "ReceiptKind"]
+__all__ = ["Token", "Resource", "Disbursement", "Sender", "Receipt", "Outbound", "ReceiptKind"]
 
 ReceiptKind = Literal["buygoods", "b2b", "m2m"]
 
@@ -38,9 +38,21 @@ class Disbursement:
     echo: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(kw_only=True)
+class Sender:
+    """Who paid: a customer's phone and names (buygoods), another till (b2b) or a merchant (m2m)."""
+
+    phone_number: str | None = None
+    first_name: str | None = None
+    middle_name: str | None = None
+    last_name: str | None = None
+    sending_till: str | None = None
+    sending_merchant: str | None = None
+
+
 @dataclass
-class Receipt:
-    """Money received on a till (buygoods, b2b) or from another merchant (m2m)."""
+class Receipt(Sender):
+    """Money received on a till (buygoods, b2b) or from another merchant (m2m); the sender fields are keywords."""
 
     id: str
     kind: ReceiptKind
@@ -49,12 +61,6 @@ class Receipt:
     till_number: str
     origination_time: datetime
     base_url: str
-    phone_number: str | None = None
-    first_name: str | None = None
-    middle_name: str | None = None
-    last_name: str | None = None
-    sending_till: str | None = None
-    sending_merchant: str | None = None
     reversal_time: datetime | None = None
     reversing: bool = False
 

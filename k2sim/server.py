@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from .app import create_app
 from .config import SimConfig
 
-__all__ = ["RunningSim", "start_in_thread", "bind", "make_server"]
+__all__ = ["RunningSim", "start_in_thread", "bind", "make_server", "serve_in_thread"]
 
 _START_TIMEOUT_S = 10.0
 
@@ -32,6 +32,24 @@ def make_server(app: Starlette) -> uvicorn.Server:
     """A uvicorn server for the app, quiet and quick to stop."""
     return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                                          timeout_graceful_shutdown=1, backlog=2048))
+
+
+def serve_in_thread(
+    app: Starlette, host: str = "127.0.0.1", port: int = 0, *, name: str | None = None
+) -> tuple[uvicorn.Server, threading.Thread, str]:
+    """Serve `app` from a daemon thread and return once it answers: the server (set `should_exit` to stop),
+    its thread and its base URL."""
+    sock, base_url = bind(host, port)
+    server = make_server(app)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"{name or 'server'} did not start on {base_url}")
+        time.sleep(0.005)
+    return server, thread, base_url
 
 
 @dataclass
@@ -64,16 +82,7 @@ def start_in_thread(config: SimConfig | None = None) -> RunningSim:
     """Start an emulator on `config.host:config.port` (0 = a free port) and return once it answers."""
     settings = (config or SimConfig()).with_credentials()
     app = create_app(settings)
-    sock, base_url = bind(settings.host, settings.port)
-    server = make_server(app)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="k2sim", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"k2sim did not start on {base_url}")
-        time.sleep(0.005)
+    server, thread, base_url = serve_in_thread(app, settings.host, settings.port, name="k2sim")
     assert settings.client_id and settings.client_secret and settings.api_key
     return RunningSim(base_url, settings.client_id, settings.client_secret, settings.api_key, settings, app,
                       server, thread)

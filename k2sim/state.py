@@ -332,7 +332,8 @@ class SimState:
             return outcome is Outcome.TIMEOUT, []
         f = resource.fields
         receipt = Receipt(self._uuid(), "buygoods", self._code(), f["amount"], f["till_number"], _now(),
-                          resource.base_url, f["phone_number"], f["first_name"], f["middle_name"], f["last_name"])
+                          resource.base_url, phone_number=f["phone_number"], first_name=f["first_name"],
+                          middle_name=f["middle_name"], last_name=f["last_name"])
         resource.status, resource.receipt = "Success", receipt
         return False, self._record(receipt, receipt.origination_time)
 
@@ -441,7 +442,7 @@ class SimState:
                 raise Conflict("Only an active payment link can be paid")
             first, last = traffic.name_for(phone_number)
             receipt = Receipt(self._uuid(), "buygoods", self._code(), link.fields["amount"], link.fields["till_number"],
-                              _now(), link.base_url, phone_number, first, None, last)
+                              _now(), link.base_url, phone_number=phone_number, first_name=first, last_name=last)
             details.update(payment_link_status="Paid", transaction_reference=receipt.reference,
                            sender_phone_number=phone_number, origination_time=payloads.iso_s(receipt.origination_time))
             messages = [Outbound("callback", link.kind, link.callback_url or "", payloads.document(link), link.id)]
@@ -502,8 +503,8 @@ class SimState:
     def _receipt_from(self, spec: traffic.Planned, base_url: str) -> Receipt:
         till = self.config.till_number
         return Receipt(self._uuid(), spec.kind, self._code(), spec.amount, till, spec.at, base_url,
-                       spec.phone_number, spec.first_name, spec.middle_name, spec.last_name,
-                       spec.sending_till, spec.sending_merchant)
+                       phone_number=spec.phone_number, first_name=spec.first_name, middle_name=spec.middle_name,
+                       last_name=spec.last_name, sending_till=spec.sending_till, sending_merchant=spec.sending_merchant)
 
     def generate_traffic(self, count: int, start: datetime, end: datetime, *, base_url: str) -> Created:
         """`count` past receipts between start and end (realistic hours, amounts, repeat customers, some

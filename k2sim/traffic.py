@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from .models import ReceiptKind
+from .models import ReceiptKind, Sender
 from .payloads import NAIROBI
 
 __all__ = ["Planned", "plan", "single", "name_for", "random_amount"]
@@ -29,19 +29,13 @@ _ROUND_PRICES = (50, 100, 150, 200, 250, 300, 500, 1000, 1500, 2000, 5000)
 _REVERSAL_RATE = 0.015
 
 
-@dataclass(frozen=True)
-class Planned:
+@dataclass
+class Planned(Sender):
     """One receipt to book; `reversed_at` set for the few that get reversed."""
 
     kind: ReceiptKind
     amount: Decimal
     at: datetime
-    phone_number: str | None = None
-    first_name: str | None = None
-    middle_name: str | None = None
-    last_name: str | None = None
-    sending_till: str | None = None
-    sending_merchant: str | None = None
     reversed_at: datetime | None = None
 
 
@@ -86,7 +80,7 @@ def single(rng: random.Random, kind: ReceiptKind, amount: Decimal | None, at: da
     if kind == "buygoods":
         phone = phone_number or _phone(rng)
         first, last = name_for(phone)
-        return Planned(kind, value, at, phone, first, None, last)
+        return Planned(kind, value, at, phone_number=phone, first_name=first, last_name=last)
     if kind == "b2b":
         return Planned(kind, value, at, sending_till=sending_till or str(rng.randrange(100_000, 999_999)))
     return Planned(kind, value, at, sending_merchant=sending_merchant or rng.choice(_MERCHANTS))

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from k2sim import RunningSim, SimConfig, start_in_thread
 from k2sim.delivery import DeliveryError, post
-from k2sim.server import bind, make_server
+from k2sim.server import bind, serve_in_thread
 
 from .conftest import stk_body
 
@@ -56,12 +56,7 @@ def receiver() -> Iterator[Receiver]:
     """A receiver verifying with RECEIVER_KEY; each test starts its own emulator with that key, so the
     session-wide `live_k2sim` other suites share never gets subscriptions pointing here."""
     hook = Receiver(RECEIVER_KEY)
-    sock, base = bind("127.0.0.1", 0)
-    server = make_server(Starlette(routes=[Route("/hooks", hook.endpoint, methods=["POST"])]))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.005)
+    server, thread, base = serve_in_thread(Starlette(routes=[Route("/hooks", hook.endpoint, methods=["POST"])]))
     hook.url = f"{base}/hooks"
     yield hook
     server.should_exit = True

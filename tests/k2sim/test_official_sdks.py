@@ -271,6 +271,17 @@ def assert_signed_callback(run: SdkRun, location: str, kind: str, status: str, *
     return delivery
 
 
+def assert_settled(
+    run: SdkRun, flow: str, prefix: str, kind: str, status: str, *, what: str
+) -> tuple[dict[str, Any], dict[str, Any], Delivery]:
+    """A create-then-poll flow: its Location is under `prefix`, it reached `status`, and the result came back
+    signed. Returns the flow's record, the final document and the callback."""
+    rec = run.flow(flow)
+    assert_location(run.sim, rec["location"], prefix)
+    doc = assert_final(rec, kind, status)
+    return rec, doc, assert_signed_callback(run, rec["location"], kind, status, what=what)
+
+
 def tampered(delivery: Delivery) -> Delivery:
     """Same header, one character of the first `"id"` value changed: still valid JSON, same length."""
     raw = delivery.raw
@@ -363,11 +374,9 @@ def add_sms_flow(run: SdkRun) -> None:
 
 def assert_sms(run: SdkRun) -> None:
     """The notification settles, names the webhook event it was about, and its result comes back signed."""
-    rec = run.flow("sms")
-    assert_location(run.sim, rec["location"], "/api/v1/transaction_sms_notifications")
-    doc = assert_final(rec, "transaction_sms_notification", "Success")
+    _, doc, _ = assert_settled(run, "sms", "/api/v1/transaction_sms_notifications", "transaction_sms_notification",
+                               "Success", what="SMS result")
     assert doc["data"]["attributes"]["webhook_event_reference"] == run.extra["webhook_event_reference"]
-    assert_signed_callback(run, rec["location"], "transaction_sms_notification", "Success", what="SMS result")
 
 
 # ---------------------------------------------------------------- k2-connect 1.2.7 (Python, v1 API)
@@ -400,41 +409,31 @@ class TestPythonV1:
         assert rec["company_doc"]["data"]["attributes"]["scope"].lower() == "company"
 
     def test_stk_push_and_status(self, py_v1: SdkRun) -> None:
-        rec = py_v1.flow("stk")
-        assert_location(py_v1.sim, rec["location"], "/api/v1/incoming_payments")
-        doc = assert_final(rec, "incoming_payment", "Success")
+        rec, doc, cb = assert_settled(py_v1, "stk", "/api/v1/incoming_payments", "incoming_payment", "Success",
+                                      what="STK result")
         assert rec["trail"][0] == "Pending", rec["trail"]  # the SDK's first GET read the pending document
         resource = doc["data"]["attributes"]["event"]["resource"]
         assert resource["reference"] and resource["currency"] == "KES"
-        cb = assert_signed_callback(py_v1, rec["location"], "incoming_payment", "Success", what="STK result")
         assert cb.json() == doc
 
     def test_pay_recipient_payment_and_status(self, py_v1: SdkRun) -> None:
-        rec = py_v1.flow("pay")
+        rec, doc, cb = assert_settled(py_v1, "pay", "/api/v1/payments", "payment", "Processed", what="payment result")
         assert_location(py_v1.sim, rec["recipient_location"], "/api/v1/pay_recipients")
         assert rec["recipient_doc"]["data"]["type"] == "pay_recipient"
-        assert_location(py_v1.sim, rec["location"], "/api/v1/payments")
-        doc = assert_final(rec, "payment", "Processed")
-        cb = assert_signed_callback(py_v1, rec["location"], "payment", "Processed", what="payment result")
         assert cb.json() == doc
 
     def test_settlement_account_transfer_and_status(self, py_v1: SdkRun) -> None:
-        rec = py_v1.flow("transfer")
+        rec, _, _ = assert_settled(py_v1, "transfer", "/api/v1/settlement_transfers", "settlement_transfer",
+                                   "Processed", what="targeted transfer")
         assert_location(py_v1.sim, rec["account_location"], "/api/v1/merchant_bank_accounts")
         assert rec["account_doc"]["data"]["type"] == "merchant_bank_account"
         assert_location(py_v1.sim, rec["wallet_location"], "/api/v1/merchant_wallets")
-        assert_location(py_v1.sim, rec["location"], "/api/v1/settlement_transfers")
-        assert_final(rec, "settlement_transfer", "Processed")
-        assert_signed_callback(py_v1, rec["location"], "settlement_transfer", "Processed", what="targeted transfer")
         assert_location(py_v1.sim, rec["blind_location"], "/api/v1/settlement_transfers")
         assert rec["blind_doc"]["data"]["attributes"]["status"] == "Processed", rec["blind_trail"]
         assert_signed_callback(py_v1, rec["blind_location"], "settlement_transfer", "Processed", what="blind transfer")
 
     def test_polling(self, py_v1: SdkRun) -> None:
-        rec = py_v1.flow("polling")
-        assert_location(py_v1.sim, rec["location"], "/api/v1/polling")
-        assert_final(rec, "polling", "Success")
-        assert_signed_callback(py_v1, rec["location"], "polling", "Success", what="polling result")
+        assert_settled(py_v1, "polling", "/api/v1/polling", "polling", "Success", what="polling result")
 
     def test_sms_notification(self, py_v1: SdkRun) -> None:
         assert_sms(py_v1)
@@ -485,21 +484,17 @@ class TestPythonV2:
         assert_location(py_v2.sim, rec["company_location"], "/api/v2/webhook_subscriptions")
 
     def test_stk_push_and_status(self, py_v2: SdkRun) -> None:
-        rec = py_v2.flow("stk")
-        assert_location(py_v2.sim, rec["location"], "/api/v2/incoming_payments")
-        doc = assert_final(rec, "incoming_payment", "Success")
+        rec, doc, cb = assert_settled(py_v2, "stk", "/api/v2/incoming_payments", "incoming_payment", "Success",
+                                      what="STK result")
         assert rec["trail"][0] == "Pending", rec["trail"]  # the SDK's first GET read the pending document
         assert rec["by_location"] == doc  # by id (view_incoming_payment) and by Location agree
-        cb = assert_signed_callback(py_v2, rec["location"], "incoming_payment", "Success", what="STK result")
         assert cb.json() == doc
 
     def test_send_money(self, py_v2: SdkRun) -> None:
-        rec = py_v2.flow("send_money")
-        assert_location(py_v2.sim, rec["location"], "/api/v2/send_money")
-        doc = assert_final(rec, "send_money", "Processed")
+        _, doc, cb = assert_settled(py_v2, "send_money", "/api/v2/send_money", "send_money", "Processed",
+                                    what="send_money result")
         legs = [d for b in doc["data"]["attributes"]["transfer_batches"] for d in b["disbursements"]]
         assert len(legs) == 2, legs
-        cb = assert_signed_callback(py_v2, rec["location"], "send_money", "Processed", what="send_money result")
         assert cb.json() == doc
 
     def test_external_recipient(self, py_v2: SdkRun) -> None:
@@ -509,25 +504,18 @@ class TestPythonV2:
         assert_location(py_v2.sim, rec["paybill_location"], "/api/v2/external_recipients")
 
     def test_transfer_account_and_send_money_to_it(self, py_v2: SdkRun) -> None:
-        rec = py_v2.flow("transfer")
+        rec, _, _ = assert_settled(py_v2, "transfer", "/api/v2/send_money", "send_money", "Processed",
+                                   what="transfer via send_money")
         assert_location(py_v2.sim, rec["account_location"], "/api/v2/merchant_bank_accounts")
         assert rec["account_doc"]["data"]["type"] == "merchant_bank_account"
-        assert_location(py_v2.sim, rec["location"], "/api/v2/send_money")
-        assert_final(rec, "send_money", "Processed")
-        assert_signed_callback(py_v2, rec["location"], "send_money", "Processed", what="transfer via send_money")
 
     def test_polling(self, py_v2: SdkRun) -> None:
-        rec = py_v2.flow("polling")
-        assert_location(py_v2.sim, rec["location"], "/api/v2/polling")
-        assert_final(rec, "polling", "Success")
-        assert_signed_callback(py_v2, rec["location"], "polling", "Success", what="polling result")
+        assert_settled(py_v2, "polling", "/api/v2/polling", "polling", "Success", what="polling result")
 
     def test_reversal(self, py_v2: SdkRun) -> None:
-        rec = py_v2.flow("reversal")
-        assert_location(py_v2.sim, rec["location"], "/api/v2/reversals")
-        doc = assert_final(rec, "reversal", "Processed")
+        rec, doc, _ = assert_settled(py_v2, "reversal", "/api/v2/reversals", "reversal", "Processed",
+                                     what="reversal result")
         assert doc["data"]["attributes"]["transaction_reference"] == rec["transaction_reference"]
-        assert_signed_callback(py_v2, rec["location"], "reversal", "Processed", what="reversal result")
 
     def test_payment_link(self, py_v2: SdkRun) -> None:
         rec = py_v2.flow("payment_link")
@@ -577,35 +565,25 @@ class TestNode:
         assert_location(node.sim, rec["company_location"], "/api/v1/webhook_subscriptions")
 
     def test_stk_push_and_status(self, node: SdkRun) -> None:
-        rec = node.flow("stk")
-        assert_location(node.sim, rec["location"], "/api/v1/incoming_payments")
-        doc = assert_final(rec, "incoming_payment", "Success")
+        rec, doc, cb = assert_settled(node, "stk", "/api/v1/incoming_payments", "incoming_payment", "Success",
+                                      what="STK result")
         assert rec["trail"][0] == "Pending", rec["trail"]  # the SDK's first GET read the pending document
-        cb = assert_signed_callback(node, rec["location"], "incoming_payment", "Success", what="STK result")
         assert cb.json() == doc
 
     def test_pay(self, node: SdkRun) -> None:
-        rec = node.flow("pay")
+        rec, _, _ = assert_settled(node, "pay", "/api/v1/payments", "payment", "Processed", what="payment result")
         assert_location(node.sim, rec["recipient_location"], "/api/v1/pay_recipients")
-        assert_location(node.sim, rec["location"], "/api/v1/payments")
-        assert_final(rec, "payment", "Processed")
-        assert_signed_callback(node, rec["location"], "payment", "Processed", what="payment result")
 
     def test_transfer(self, node: SdkRun) -> None:
-        rec = node.flow("transfer")
+        rec, _, _ = assert_settled(node, "transfer", "/api/v1/settlement_transfers", "settlement_transfer",
+                                   "Processed", what="targeted transfer")
         assert_location(node.sim, rec["account_location"], "/api/v1/merchant_bank_accounts")
         assert_location(node.sim, rec["wallet_location"], "/api/v1/merchant_wallets")
-        assert_location(node.sim, rec["location"], "/api/v1/settlement_transfers")
-        assert_final(rec, "settlement_transfer", "Processed")
-        assert_signed_callback(node, rec["location"], "settlement_transfer", "Processed", what="targeted transfer")
         assert rec["blind_doc"]["data"]["attributes"]["status"] == "Processed", rec["blind_trail"]
         assert_signed_callback(node, rec["blind_location"], "settlement_transfer", "Processed", what="blind transfer")
 
     def test_polling(self, node: SdkRun) -> None:
-        rec = node.flow("polling")
-        assert_location(node.sim, rec["location"], "/api/v1/polling")
-        assert_final(rec, "polling", "Success")
-        assert_signed_callback(node, rec["location"], "polling", "Success", what="polling result")
+        assert_settled(node, "polling", "/api/v1/polling", "polling", "Success", what="polling result")
 
     def test_sms_notification(self, node: SdkRun) -> None:
         assert_sms(node)

@@ -1,4 +1,5 @@
-"""Helpers shared by the Python SDK drivers; stdlib only, since they run inside the SDKs' own venvs.
+"""Helpers shared by the Python SDK drivers; stdlib at import (k2connect and Flask are imported where
+used), since they run inside the SDKs' own venvs.
 
 A driver reads one JSON request on stdin and prints one JSON line on stdout. The SDKs print to
 stdout themselves (ResultHandler prints on a bad signature), so SDK calls run with stdout sent to
@@ -12,6 +13,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from importlib.metadata import version
 from typing import Any
 
 __all__ = [
@@ -19,8 +21,12 @@ __all__ = [
     "Recorder",
     "emit",
     "error_text",
+    "initialize",
+    "main",
     "poll_final",
     "read_request",
+    "run_verify",
+    "sdk_result",
     "sdk_stdout_to_stderr",
     "status_of",
     "verify_with_flask",
@@ -132,3 +138,35 @@ def verify_with_flask(
                 rec["decomposed"] = {"status": None, "error": error_text(exc)}
         out.append(rec)
     return out
+
+
+def initialize(req: dict[str, Any]) -> None:
+    """Point k2-connect (either version) at the sim; its base URL wants a trailing slash."""
+    import k2connect  # the SDK under test, present in the driver's venv only
+
+    k2connect.initialize(req["client_id"], req["client_secret"], req["base_url"] + "/", api_secret=req["api_key"])
+
+
+def sdk_result(**fields: Any) -> dict[str, Any]:
+    """The result line's header (`sdk`, installed `version`) followed by the mode's own fields."""
+    return {"sdk": "k2-connect", "version": version("k2-connect"), **fields}
+
+
+def run_verify(req: dict[str, Any]) -> dict[str, Any]:
+    """`ResultHandler.process` on each captured callback, inside a Flask test request."""
+    import k2connect
+    from k2connect import payload_decomposer
+
+    initialize(req)
+    return sdk_result(
+        verified=verify_with_flask(k2connect.ResultHandler.process, payload_decomposer.decompose, req["items"])
+    )
+
+
+def main(run_flows: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """A Python driver's whole run: read the request, run its flows (or verify), print the one result line."""
+    real_stdout = sys.stdout
+    req = read_request()
+    with sdk_stdout_to_stderr():
+        result = run_verify(req) if req.get("mode") == "verify" else run_flows(req)
+    emit(result, real_stdout)

@@ -9,22 +9,19 @@ Every SDK call is the SDK's documented dict-argument form, so this is what a mer
 """
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timedelta, timezone
-from importlib.metadata import version
 from typing import Any
 
-from _driver_common import Recorder, emit, poll_final, read_request, sdk_stdout_to_stderr, verify_with_flask
+from _driver_common import Recorder, initialize, main, poll_final, sdk_result
 
 import k2connect
-from k2connect import payload_decomposer
 
 ALL_FLOWS = ("token", "webhooks", "stk", "pay", "transfer", "polling", "sms")
 
 
 def run_flows(req: dict[str, Any]) -> dict[str, Any]:
     """Each flow: create (Location), then GET the Location until the status is final."""
-    k2connect.initialize(req["client_id"], req["client_secret"], req["base_url"] + "/", api_secret=req["api_key"])
+    initialize(req)
     cb = req["callback_url"]
     wanted = req.get("flows") or list(ALL_FLOWS)
     rec = Recorder()
@@ -128,24 +125,8 @@ def run_flows(req: dict[str, Any]) -> dict[str, Any]:
             r["location"] = loc
             r.update(poll_final(lambda: k2connect.TransactionNotifications.transaction_notification_status(token, loc)))
 
-    return {"sdk": "k2-connect", "version": version("k2-connect"), "flows": rec.flows}
-
-
-def run_verify(req: dict[str, Any]) -> dict[str, Any]:
-    """`ResultHandler.process` on each captured callback, inside a Flask test request."""
-    k2connect.initialize(req["client_id"], req["client_secret"], req["base_url"] + "/", api_secret=req["api_key"])
-    return {"sdk": "k2-connect", "version": version("k2-connect"),
-            "verified": verify_with_flask(k2connect.ResultHandler.process, payload_decomposer.decompose,
-                                          req["items"])}
-
-
-def main() -> None:
-    real_stdout = sys.stdout
-    req = read_request()
-    with sdk_stdout_to_stderr():
-        result = run_verify(req) if req.get("mode") == "verify" else run_flows(req)
-    emit(result, real_stdout)
+    return sdk_result(flows=rec.flows)
 
 
 if __name__ == "__main__":
-    main()
+    main(run_flows)

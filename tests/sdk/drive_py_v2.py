@@ -9,24 +9,12 @@ v2 services are factories taking the access token: `k2connect.SendMoney(access_t
 """
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timedelta, timezone
-from importlib.metadata import version
 from typing import Any
 
-from _driver_common import (
-    Recorder,
-    emit,
-    error_text,
-    poll_final,
-    read_request,
-    sdk_stdout_to_stderr,
-    status_of,
-    verify_with_flask,
-)
+from _driver_common import Recorder, error_text, initialize, main, poll_final, sdk_result, status_of
 
 import k2connect
-from k2connect import payload_decomposer
 
 ALL_FLOWS = (
     "token", "webhooks", "stk", "send_money", "external_recipient", "transfer", "polling", "reversal",
@@ -41,7 +29,7 @@ def _id_of(location: str) -> str:
 
 def run_flows(req: dict[str, Any]) -> dict[str, Any]:
     """Each flow: create (Location), then GET it (by Location or by id, as the SDK offers) until final."""
-    k2connect.initialize(req["client_id"], req["client_secret"], req["base_url"] + "/", api_secret=req["api_key"])
+    initialize(req)
     cb = req["callback_url"]
     wanted = req.get("flows") or list(ALL_FLOWS)
     rec = Recorder()
@@ -189,24 +177,8 @@ def run_flows(req: dict[str, Any]) -> dict[str, Any]:
                 r["revoked_token_error"] = error_text(exc)
             r["first_token_still_works"] = "expires_in" in k2connect.Tokens.request_token_info(token)
 
-    return {"sdk": "k2-connect", "version": version("k2-connect"), "flows": rec.flows}
-
-
-def run_verify(req: dict[str, Any]) -> dict[str, Any]:
-    """`ResultHandler.process` on each captured callback, inside a Flask test request."""
-    k2connect.initialize(req["client_id"], req["client_secret"], req["base_url"] + "/", api_secret=req["api_key"])
-    return {"sdk": "k2-connect", "version": version("k2-connect"),
-            "verified": verify_with_flask(k2connect.ResultHandler.process, payload_decomposer.decompose,
-                                          req["items"])}
-
-
-def main() -> None:
-    real_stdout = sys.stdout
-    req = read_request()
-    with sdk_stdout_to_stderr():
-        result = run_verify(req) if req.get("mode") == "verify" else run_flows(req)
-    emit(result, real_stdout)
+    return sdk_result(flows=rec.flows)
 
 
 if __name__ == "__main__":
-    main()
+    main(run_flows)
