@@ -119,11 +119,9 @@ def server_app() -> Starlette:
         key = event_key(document, body)
         now = datetime.now(timezone.utc)
         engine = state.get("engine") or state.setdefault("engine", open_database(settings.database_url))
+        mapped = map_event(document, event_id=key.id, received_at=now)
         with engine.begin() as connection:  # type: ignore[union-attr]
-            record_deliveries(
-                connection,
-                [Delivered(key.id, key.kind, now, body.decode(), map_event(document, event_id=key.id, received_at=now))],
-            )
+            record_deliveries(connection, [Delivered(key.id, key.kind, now, body.decode(), mapped)])
         return Response(b'{"status":"stored"}', media_type="application/json")
 
     app.router.routes.extend([Route(NOOP_PATH, noop, methods=["POST"]), Route(NAIVE_PATH, naive, methods=["POST"])])
@@ -259,7 +257,8 @@ def _audit(result: Result, database: Path, prefilled: int) -> None:
     payments = connection.execute("SELECT count(*), count(DISTINCT reference) FROM transactions").fetchone()
     connection.close()
     result.stored = min(events[1], payments[1] - prefilled)
-    result.duplicated = (events[0] - events[1]) + (payments[0] - payments[1]) + abs(events[1] - (payments[1] - prefilled))
+    mismatch = abs(events[1] - (payments[1] - prefilled))  # an event without its payment, or the reverse
+    result.duplicated = (events[0] - events[1]) + (payments[0] - payments[1]) + mismatch
 
 
 def _server(command: list[str], database: Path, port: int, extra_env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -9,9 +9,24 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, Table, bindparam, exists, func, select, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    Table,
+    bindparam,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
 
 from .mapping import OUTCOME_FAILED, Mapped, map_event
 from .tables import (
@@ -47,7 +62,7 @@ class Delivered:
 
 
 def is_transient(error: BaseException) -> bool:
-    """A database that is locked, down or unreachable: the sender should retry later, nothing is wrong with the event."""
+    """A database that is locked, down or unreachable: retry later, nothing is wrong with the event itself."""
     return isinstance(error, (OperationalError, InterfaceError, DisconnectionError)) or (
         isinstance(error, DBAPIError) and error.connection_invalidated
     )
@@ -72,7 +87,8 @@ def record_deliveries(connection: Connection, deliveries: Sequence[Delivered]) -
                     raise
                 log.error("event %s could not be stored as mapped: %s", delivery.id, single.orig)
                 failed = Mapped(outcome=OUTCOME_FAILED, error=f"database refused its rows: {single.orig}")
-                _write(connection, [Delivered(delivery.id, delivery.kind, delivery.received_at, delivery.payload, failed)])
+                kept = Delivered(delivery.id, delivery.kind, delivery.received_at, delivery.payload, failed)
+                _write(connection, [kept])
 
 
 def _write(connection: Connection, deliveries: Sequence[Delivered]) -> None:
@@ -182,7 +198,7 @@ def _bulk(connection: Connection, name: str, rows: list[dict[str, Any]]) -> None
     if not rows:
         return
     plan = _compiled(connection.dialect.name, name, tuple(rows[0]))
-    steps = list(zip(plan.names, plan.converters))
+    steps = list(zip(plan.names, plan.converters, strict=True))
     per_statement = max(1, _MAX_PARAMETERS // len(steps))
     for first in range(0, len(rows), per_statement):
         chunk = rows[first : first + per_statement]

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import uvicorn
-from k2.webhooks import SIGNATURE_HEADER, verify_signature
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+
+from k2.webhooks import SIGNATURE_HEADER, verify_signature
 
 from .config import Settings, load_settings
 from .db import open_database

@@ -53,7 +53,8 @@ async def stream(url: str, bodies: list[bytes], process: subprocess.Popen[bytes]
     async def sender(client: httpx.AsyncClient) -> None:
         for n in pending:
             try:
-                response = await client.post(url, content=bodies[n], headers={"X-KopoKopo-Signature": sign(bodies[n], KEY)})
+                headers = {"X-KopoKopo-Signature": sign(bodies[n], KEY)}
+                response = await client.post(url, content=bodies[n], headers=headers)
                 statuses[n] = response.status_code
             except httpx.TransportError:
                 statuses[n] = 0

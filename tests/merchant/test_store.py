@@ -8,10 +8,15 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy as sa
 
-from merchant import store
 from merchant.db import make_engine, open_database, upgrade
 from merchant.ingest import IngestWorker, QueueFull, Ticket
-from merchant.mapping import OUTCOME_FAILED, REQUEST_REF_KEY, Mapped, event_key, map_event
+from merchant.mapping import (
+    OUTCOME_FAILED,
+    REQUEST_REF_KEY,
+    Mapped,
+    event_key,
+    map_event,
+)
 from merchant.store import Delivered, record_deliveries, reprocess_failed
 
 from .conftest import buygoods, count, rows
@@ -127,7 +132,8 @@ OLD_SCHEMA = [
        till_number VARCHAR, amount_cents BIGINT NOT NULL, currency VARCHAR NOT NULL, status VARCHAR NOT NULL,
        occurred_at TIMESTAMP NOT NULL, sender_phone VARCHAR, event_id VARCHAR NOT NULL,
        recorded_at TIMESTAMP NOT NULL)""",
-    "INSERT INTO webhook_events VALUES ('old-1', 'buygoods_transaction_received', '2025-01-01 10:00:00', '{}', 'mapped')",
+    """INSERT INTO webhook_events VALUES ('old-1', 'buygoods_transaction_received', '2025-01-01 10:00:00', '{}',
+       'mapped')""",
     """INSERT INTO transactions (reference, kind, till_number, amount_cents, currency, status, occurred_at,
        sender_phone, event_id, recorded_at) VALUES ('OLD0000001', 'buygoods', '514459', 12345, 'KES', 'received',
        '2025-01-01 09:59:00', '+254712345678', 'old-1', '2025-01-01 10:00:00')""",

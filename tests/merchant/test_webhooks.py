@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 import sqlalchemy as sa
-
 from starlette.applications import Starlette
 
 from k2.webhooks import sign
@@ -124,7 +123,8 @@ class TestRejections:
             yield big[:500]
             yield big[500:]
 
-        response = receiver.client.post(receiver.url, content=chunks(), headers={"X-KopoKopo-Signature": sign(big, KEY)})
+        headers = {"X-KopoKopo-Signature": sign(big, KEY)}
+        response = receiver.client.post(receiver.url, content=chunks(), headers=headers)
         assert response.status_code == 413
         assert stored_nothing(engine)
 

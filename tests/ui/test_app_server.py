@@ -68,7 +68,8 @@ def test_app_route_stores_every_signed_fixture_with_no_browser_open(database, sh
     with httpx.Client(base_url=base, timeout=30) as client:
         for case in vectors["cases"]:
             body = (shared_fixtures / "webhooks" / case["file"]).read_bytes()
-            response = client.post("/api/k2/webhooks", content=body, headers={"X-KopoKopo-Signature": case["signature"]})
+            headers = {"X-KopoKopo-Signature": case["signature"]}
+            response = client.post("/api/k2/webhooks", content=body, headers=headers)
             assert response.status_code == 200, case["file"]
         forged = client.post("/api/k2/webhooks", content=b"{}", headers={"X-KopoKopo-Signature": "0" * 64})
         assert forged.status_code == 401
