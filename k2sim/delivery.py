@@ -130,14 +130,16 @@ class Dispatcher:
         self._log.delivery(record)
         if fault is not None:
             record.fault = fault.kind
-        if fault is not None and fault.kind == "drop":
-            record.state = "dropped"
-            return
         if fault is not None and fault.kind == "out_of_order":
             record.state = "held"
             self._held.append(record)
             return
         released, self._held = self._held, []
+        if fault is not None and fault.kind == "drop":
+            record.state = "dropped"  # never sent; what it held back goes out now, as after any delivery
+            for held in released:
+                self._spawn(self._post(held, []))
+            return
         self._spawn(self._post(record, released))
         if fault is not None and fault.kind == "duplicate":
             self._spawn(self._post(self._log.delivery(replace(record, id=str(uuid.uuid4()), attempts=[])), []))

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .errors import Invalid
-from .validate import get
+from .validate import count, get
 
 __all__ = ["Fault", "FaultKind", "Faults", "REQUEST_FAULTS", "DELIVERY_FAULTS"]
 
@@ -35,6 +36,18 @@ class Fault:
                 "status": self.status, "ms": self.ms, "seconds": self.seconds}
 
 
+def _non_negative(spec: dict[str, Any], name: str, default: float) -> float:
+    """A duration field: a finite number >= 0 (fractional JSON numbers arrive as their exact text)."""
+    value = spec.get(name, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
+        raise Invalid(name, "must be a number of zero or more")
+    return number
+
+
 class Faults:
     """Active faults, consumed first come first served."""
 
@@ -48,14 +61,16 @@ class Faults:
         kind = get(spec, "type")
         if kind not in REQUEST_FAULTS + DELIVERY_FAULTS:
             raise Invalid("type", f"must be one of {', '.join(REQUEST_FAULTS + DELIVERY_FAULTS)}")
-        count = spec.get("count", 1)
-        if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
-            raise Invalid("count", "must be a positive integer or null (until cleared)")
+        # count: how many uses; null means until cleared
+        uses = None if spec.get("count", 1) is None else count(spec, "count", default=1)
         status = spec.get("status", 500)
         if status not in _ERROR_STATUSES:
             raise Invalid("status", f"must be one of {', '.join(map(str, _ERROR_STATUSES))}")
-        fault = Fault(next(self._ids), kind, count, str(spec.get("path") or "/"), status,
-                      int(spec.get("ms", 0)), float(spec.get("seconds", 30.0)))
+        path = spec.get("path") or "/"
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise Invalid("path", "must be a path prefix starting with /")
+        fault = Fault(next(self._ids), kind, uses, path, status, int(_non_negative(spec, "ms", 0)),
+                      _non_negative(spec, "seconds", 30.0))
         with self._lock:
             self._active.append(fault)
         return fault

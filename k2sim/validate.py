@@ -25,6 +25,7 @@ __all__ = [
     "metadata",
     "timestamp",
     "flag",
+    "count",
 ]
 
 _PHONE = re.compile(r"^(?:\+?254|0)(\d{9})$")
@@ -181,3 +182,11 @@ def flag(data: Mapping[str, Any], path: str) -> bool:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     raise Invalid(path, "must be true or false")
+
+
+def count(data: Mapping[str, Any], path: str, *, default: int, most: int | None = None) -> int:
+    """A whole number from 1 (to `most`), `default` when absent."""
+    value = data.get(path, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (most is not None and value > most):
+        raise Invalid(path, "must be a whole number from 1" + (f" to {most}" if most is not None else ""))
+    return value

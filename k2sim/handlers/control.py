@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,7 +17,7 @@ from ..log import DeliveryRecord, RequestRecord, SimLog
 from ..models import ReceiptKind
 from ..outcomes import Outcome
 from ..payloads import NAIROBI, iso_ms, iso_s, money_text
-from ..validate import amount, choice, get, phone, text, timestamp
+from ..validate import amount, choice, count, get, phone, text, timestamp
 from .common import base_url, json_response, read_json, sim
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
 _OUTCOMES = {outcome.value.lower(): outcome.value for outcome in Outcome}
 _RECEIPT_KINDS: dict[str, str] = {"buygoods": "buygoods", "b2b": "b2b", "m2m": "m2m"}
 _MAX_TRAFFIC = 100_000
+_T = TypeVar("_T", int, float)
 
 
 def _log(request: Request) -> SimLog:
@@ -42,6 +44,16 @@ def _faults(request: Request) -> Faults:
 def _dispatcher(request: Request) -> Dispatcher:
     dispatcher: Dispatcher = request.app.state.dispatcher
     return dispatcher
+
+
+def _query(request: Request, name: str, default: _T, kind: Callable[[str], _T]) -> _T:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise Invalid(name, "must be a number") from None
 
 
 def _request_json(record: RequestRecord, status: str | None) -> dict[str, Any]:
@@ -70,7 +82,7 @@ async def state(request: Request) -> Response:
 async def requests(request: Request) -> Response:
     """GET /sim/requests[?path=prefix&resource_id=&since=seq]: every K2 API request received."""
     query = request.query_params
-    since = int(query.get("since", "0"))
+    since = _query(request, "since", 0, int)
     received, _ = _log(request).snapshot()
     state_of = sim(request).status_of
     return json_response([
@@ -92,17 +104,15 @@ async def deliveries(request: Request) -> Response:
 
 async def drain(request: Request) -> Response:
     """POST /sim/drain[?timeout=10]: wait until every pending resolution and delivery has run."""
-    settled = await _dispatcher(request).drain(float(request.query_params.get("timeout", "10")))
+    settled = await _dispatcher(request).drain(_query(request, "timeout", 10.0, float))
     return json_response({"settled": settled})
 
 
 async def force_outcome(request: Request) -> Response:
     """POST /sim/outcomes {"kind", "outcome", "count"}: the next requests of a kind end this way."""
     body = await read_json(request)
-    count = body.get("count", 1)
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise Invalid("count", "must be a positive integer")
-    sim(request).force_next(text(body, "kind"), Outcome(choice(body, "outcome", _OUTCOMES)), count)
+    sim(request).force_next(text(body, "kind"), Outcome(choice(body, "outcome", _OUTCOMES)),
+                            count(body, "count", default=1))
     return json_response(sim(request).summary()["forced"])
 
 
@@ -134,14 +144,12 @@ async def clear_faults(request: Request) -> Response:
 async def generate_traffic(request: Request) -> Response:
     """POST /sim/traffic {"count", "from_time", "to_time"}: simulated till history, sent as webhooks now."""
     body = await read_json(request)
-    count = body.get("count", 100)
-    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= _MAX_TRAFFIC:
-        raise Invalid("count", f"must be an integer from 1 to {_MAX_TRAFFIC}")
+    wanted = count(body, "count", default=100, most=_MAX_TRAFFIC)
     end = timestamp(body, "to_time") if get(body, "to_time", required=False) else datetime.now(NAIROBI)
     start = timestamp(body, "from_time") if get(body, "from_time", required=False) else end - timedelta(days=30)
     if end <= start:
         raise Invalid("to_time", "must be after from_time")
-    made = sim(request).generate_traffic(count, start, end, base_url=base_url(request))
+    made = sim(request).generate_traffic(wanted, start, end, base_url=base_url(request))
     by_kind: dict[str, int] = {}
     for receipt in made.receipts:
         by_kind[receipt.kind] = by_kind.get(receipt.kind, 0) + 1

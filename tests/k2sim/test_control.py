@@ -7,7 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from .conftest import CALLBACK, HOOKS, Api, Inbox, stk_body
+from k2sim import sign
+
+from .conftest import API_KEY, CALLBACK, HOOKS, Api, Inbox, stk_body
 
 
 def rid(location: str) -> str:
@@ -121,33 +123,58 @@ class TestRequestFaults:
         assert api.client.get("/api/v1/incoming_payments/x", headers=api.headers).status_code == 404
         assert time.perf_counter() - started >= 0.03
 
-    def test_timeout_fault_processes_then_answers_late(self, api: Api) -> None:
-        api.client.post("/sim/faults", json={"type": "timeout", "seconds": 0.05})
-        response = api.post("/api/v1/incoming_payments", stk_body())
-        assert response.status_code == 201
-        assert api.client.get("/sim/requests").json()[-1]["state"] in ("Pending", "Success")
+    def test_timeout_fault_processes_then_answers_late(self, held: Api) -> None:
+        held.client.post("/sim/faults", json={"type": "timeout", "seconds": 0.2})
+        started = time.perf_counter()
+        response = held.post("/api/v1/incoming_payments", stk_body())
+        assert response.status_code == 201 and time.perf_counter() - started >= 0.2
+        record = held.client.get("/sim/requests").json()[-1]
+        assert record["resource_id"] == rid(response.headers["location"]) and record["state"] == "Pending"
 
-    @pytest.mark.parametrize(("spec", "field"), [({"type": "meteor"}, "type"), ({"type": "error", "status": 404}, "status"),
-                                                 ({"type": "drop", "count": -1}, "count")])
+    @pytest.mark.parametrize(("spec", "field"), [
+        ({"type": "meteor"}, "type"), ({"type": "error", "status": 404}, "status"),
+        ({"type": "drop", "count": -1}, "count"), ({"type": "drop", "count": 1.5}, "count"),
+        ({"type": "latency", "ms": "soon"}, "ms"), ({"type": "timeout", "seconds": -1}, "seconds"),
+        ({"type": "timeout", "seconds": True}, "seconds"), ({"type": "error", "path": "api/v1"}, "path"),
+    ])
     def test_bad_fault_specs_are_422(self, api: Api, spec: dict[str, object], field: str) -> None:
         response = api.client.post("/sim/faults", json=spec)
+        assert response.status_code == 422 and response.json()["error_message"].startswith(f"{field}:")
+        assert api.client.get("/sim/faults").json() == []
+
+    @pytest.mark.parametrize(("method", "path", "field"), [("GET", "/sim/requests?since=x", "since"),
+                                                           ("POST", "/sim/drain?timeout=soon", "timeout")])
+    def test_bad_query_numbers_are_422(self, api: Api, method: str, path: str, field: str) -> None:
+        response = api.client.request(method, path)
         assert response.status_code == 422 and response.json()["error_message"].startswith(f"{field}:")
 
 
 class TestDeliveryFaults:
-    def test_drop(self, api: Api, inbox: Inbox) -> None:
+    def test_drop_is_never_delivered(self, make_api: Callable[..., Api], inbox: Inbox) -> None:
+        api = make_api(delivery_max_attempts=3)
         api.client.post("/sim/faults", json={"type": "drop"})
-        api.create("/api/v1/incoming_payments", stk_body())
+        dropped = api.create("/api/v1/incoming_payments", stk_body())
         api.drain()
         assert inbox.requests == []
-        assert [(d["state"], d["fault"]) for d in api.client.get("/sim/deliveries").json()] == [("dropped", "drop")]
+        kept = api.create("/api/v1/incoming_payments", stk_body())
+        api.drain()
+        assert [body["data"]["id"] for body in inbox.bodies()] == [rid(kept)]  # not retried, not released later
+        log = api.client.get("/sim/deliveries").json()
+        assert [(d["resource_id"], d["state"], d["fault"], d["attempts"]) for d in log] == [
+            (rid(dropped), "dropped", "drop", []), (rid(kept), "delivered", None, log[1]["attempts"])]
+        assert api.attributes(dropped)["status"] == "Success"  # the outcome happened; only its news was lost
 
-    def test_duplicate(self, api: Api, inbox: Inbox) -> None:
+    def test_duplicate_sends_the_same_bytes_and_signature_twice(self, api: Api, inbox: Inbox) -> None:
         api.client.post("/sim/faults", json={"type": "duplicate"})
         api.create("/api/v1/incoming_payments", stk_body())
         api.drain()
-        assert len(inbox.requests) == 2 and inbox.requests[0].content == inbox.requests[1].content
-        assert [d["state"] for d in api.client.get("/sim/deliveries").json()] == ["delivered", "delivered"]
+        first, second = inbox.requests
+        assert first.content == second.content
+        assert first.headers["x-kopokopo-signature"] == second.headers["x-kopokopo-signature"] == sign(
+            first.content, API_KEY)
+        log = api.client.get("/sim/deliveries").json()
+        assert [(d["state"], d["fault"]) for d in log] == [("delivered", "duplicate")] * 2
+        assert log[0]["id"] != log[1]["id"] and log[0]["signature"] == log[1]["signature"]
 
     def test_out_of_order_is_sent_after_the_next_delivery(self, api: Api, inbox: Inbox) -> None:
         api.client.post("/sim/faults", json={"type": "out_of_order"})
@@ -158,6 +185,28 @@ class TestDeliveryFaults:
         second = api.create("/api/v1/incoming_payments", stk_body())
         api.drain()
         assert [body["data"]["id"] for body in inbox.bodies()] == [rid(second), rid(first)]
+        assert [d["state"] for d in api.client.get("/sim/deliveries").json()] == ["delivered", "delivered"]
+
+    def test_out_of_order_webhook_arrives_after_a_later_event(self, api: Api, inbox: Inbox) -> None:
+        api.subscribe("buygoods_transaction_received")
+        api.subscribe("buygoods_transaction_reversed")
+        api.client.post("/sim/faults", json={"type": "out_of_order"})
+        receipt = api.client.post("/sim/transactions", json={"type": "buygoods", "amount": "70"}).json()
+        api.create("/api/v2/reversals", {"transaction_reference": receipt["reference"],
+                                         "_links": {"callback_url": CALLBACK}})
+        api.drain()
+        topics = inbox.topics()
+        assert sorted(topics) == ["buygoods_transaction_received", "buygoods_transaction_reversed", "reversal"]
+        assert topics.index("buygoods_transaction_reversed") < topics.index("buygoods_transaction_received")
+
+    def test_a_dropped_follower_still_releases_a_held_delivery(self, api: Api, inbox: Inbox) -> None:
+        api.client.post("/sim/faults", json={"type": "out_of_order"})
+        api.client.post("/sim/faults", json={"type": "drop"})
+        held = api.create("/api/v1/incoming_payments", stk_body())
+        api.create("/api/v1/incoming_payments", stk_body())
+        api.drain()
+        assert [body["data"]["id"] for body in inbox.bodies()] == [rid(held)]
+        assert [d["state"] for d in api.client.get("/sim/deliveries").json()] == ["delivered", "dropped"]
 
 
 class TestTrafficAndReset:

@@ -129,6 +129,33 @@ class TestPolling:
         assert "Merchant to Merchant Transaction" not in till_types and "Buygoods Transaction" in till_types
         assert api.attributes(till)["scope"] == "Till" and len(api.attributes(till)["transactions"]) < 40 + 1
 
+    def test_polling_over_the_traffic_range_returns_the_generated_history(self, api: Api, inbox: Inbox) -> None:
+        for topic in ("buygoods_transaction_received", "buygoods_transaction_reversed", "b2b_transaction_received",
+                      "m2m_transaction_received"):
+            api.subscribe(topic)
+        window = {"from_time": "2024-03-01T00:00:00+03:00", "to_time": "2024-03-31T00:00:00+03:00"}
+        made = api.client.post("/sim/traffic", json={"count": 400, **window}).json()
+        api.drain()
+        hooks = inbox.bodies(HOOKS)
+
+        def references(topic: str, key: str = "reference") -> set[str]:
+            return {hook["event"]["resource"][key] for hook in hooks if hook["topic"] == topic}
+
+        location = api.create("/api/v1/polling", {"scope": "company", **window, "_links": {"callback_url": CALLBACK}})
+        api.drain()
+        polled = api.attributes(location)["transactions"]
+        assert len(polled) == made["generated"] == 400
+        buygoods = {t["resource"]["reference"]: t["resource"] for t in polled if t["type"] == "Buygoods Transaction"}
+        assert set(buygoods) == references("buygoods_transaction_received")
+        assert len(buygoods) == made["by_kind"]["buygoods"]
+        assert {ref for ref, r in buygoods.items() if r["status"] == "Reversed"} == references(
+            "buygoods_transaction_reversed") and made["reversals"] >= 1
+        others = {t["resource"]["id"] for t in polled if t["type"] != "Buygoods Transaction"}  # m2m has no reference
+        assert others == references("b2b_transaction_received", "id") | references("m2m_transaction_received", "id")
+        hook = next(h["event"]["resource"] for h in hooks if h["topic"] == "buygoods_transaction_received")
+        assert buygoods[hook["reference"]]["origination_time"] == hook["origination_time"]
+        assert buygoods[hook["reference"]]["sender_phone_number"] == hook["sender_phone_number"]
+
     def test_polled_reversed_transaction_shows_reversed(self, api: Api) -> None:
         receipt = receive(api, type="buygoods")
         api.create("/api/v2/reversals", {"transaction_reference": receipt["reference"],

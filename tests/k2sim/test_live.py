@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -95,7 +96,7 @@ def test_signed_callback_and_webhook_verify_over_raw_bytes(receiver: Receiver) -
 
 
 def test_failed_deliveries_are_retried_with_backoff(receiver: Receiver) -> None:
-    config = SimConfig(api_key=RECEIVER_KEY, delivery_backoff_s=0.01, delivery_max_attempts=4)
+    config = SimConfig(api_key=RECEIVER_KEY, delivery_backoff_s=0.05, delivery_max_attempts=4)
     receiver.script = [500, 502]
     with start_in_thread(config) as sim, client_for(sim) as client:
         client.post("/api/v2/incoming_payments", json=stk_body(_links={"callback_url": receiver.url}))
@@ -103,6 +104,8 @@ def test_failed_deliveries_are_retried_with_backoff(receiver: Receiver) -> None:
         delivery = client.get("/sim/deliveries").json()[0]
     assert delivery["state"] == "delivered"
     assert [a["status_code"] for a in delivery["attempts"]] == [500, 502, 200]
+    at = [datetime.fromisoformat(a["at"]) for a in delivery["attempts"]]
+    assert (at[1] - at[0]).total_seconds() >= 0.05 - 0.001 and (at[2] - at[1]).total_seconds() >= 0.1 - 0.001
     assert len({raw for raw, _ in receiver.received}) == 1 and receiver.verified == [True] * 3
 
 

@@ -259,3 +259,88 @@ class TestSettlement:
             "destination_type": "merchant_bank_account", "destination_reference": "nope",
             "_links": {"callback_url": CALLBACK}})
         assert response.status_code == 422 and response.json()["error_message"].startswith("destination_reference:")
+
+
+class TestForcedPayoutOutcomes:
+    """`POST /sim/outcomes` and `/resolve` decide PAY, send_money and transfer results, whatever the rules say."""
+
+    @pytest.mark.parametrize(("outcome", "error"), [
+        ("RECIPIENT_REJECTED", "The recipient could not receive the funds."),
+        ("INSUFFICIENT_FUNDS", "Insufficient funds in the merchant account."),
+        ("LIMIT_EXCEEDED", "The amount exceeds the M-PESA transaction limit."),
+    ])
+    def test_forced_payment_failure_reason(self, api: Api, inbox: Inbox, outcome: str, error: str) -> None:
+        api.client.post("/sim/outcomes", json={"kind": "payment", "outcome": outcome})
+        before = balance(api)
+        failed, ok = pay(api, add_recipient(api)), pay(api, add_recipient(api))
+        api.drain()
+        assert api.attributes(failed)["status"] == "Failed" and api.attributes(failed)["errors"] == [error]
+        assert api.attributes(ok)["status"] == "Processed" and balance(api) == before - 10
+        assert [body["data"]["attributes"]["status"] for body in inbox.bodies(CALLBACK)] == ["Failed", "Processed"]
+
+    def test_forced_success_beats_a_failing_suffix(self, api: Api) -> None:
+        api.client.post("/sim/outcomes", json={"kind": "payment", "outcome": "SUCCESS"})
+        location = pay(api, add_recipient(api, phone_number="0712345005"))
+        api.drain()
+        assert api.attributes(location)["status"] == "Processed"
+
+    def test_forced_transfer_timeout_fails_silently(self, api: Api, inbox: Inbox) -> None:
+        api.client.post("/sim/outcomes", json={"kind": "settlement_transfer", "outcome": "TIMEOUT"})
+        before = balance(api)
+        location = api.create("/api/v1/settlement_transfers", {"amount": {"value": "10"},
+                                                               "_links": {"callback_url": CALLBACK}})
+        api.drain()
+        attributes = api.attributes(location)
+        assert attributes["status"] == "Failed" and attributes["errors"] == ["The transfer timed out."]
+        assert inbox.requests == [] and balance(api) == before
+
+    def test_forced_send_money_outcomes_are_taken_one_per_leg(self, api: Api) -> None:
+        api.client.post("/sim/outcomes", json={"kind": "send_money", "outcome": "RECIPIENT_REJECTED", "count": 1})
+        location = api.create("/api/v2/send_money", {"destinations": [
+            {"type": "mobile_wallet", "phone_number": "254712345678", "amount": 10, "description": "a"},
+            {"type": "till", "till_number": "567890", "amount": 20, "description": "b"}],
+            "_links": {"callback_url": CALLBACK}})
+        api.drain()
+        legs = api.attributes(location)["transfer_batches"][0]["disbursements"]
+        assert [(leg["status"], leg["errors"]) for leg in legs] == [
+            ("Failed", ["The recipient could not receive the funds."]), ("Transferred", None)]
+
+    def test_resolve_with_a_payout_outcome(self, held: Api) -> None:
+        location = pay(held, add_recipient(held))
+        answer = held.client.post(f"/sim/resources/{reference(location)}/resolve",
+                                  json={"outcome": "RECIPIENT_REJECTED"})
+        assert answer.json()["state"] == "Failed"
+        assert held.attributes(location)["errors"] == ["The recipient could not receive the funds."]
+
+
+class TestBalance:
+    def test_send_money_legs_over_the_balance_all_fail(self, make_api: Callable[..., Api]) -> None:
+        api = make_api(balance=Decimal("100"))
+        location = api.create("/api/v2/send_money", {"destinations": [
+            {"type": "mobile_wallet", "phone_number": "254712345678", "amount": 60, "description": "a"},
+            {"type": "till", "till_number": "567890", "amount": 50, "description": "b"}],
+            "_links": {"callback_url": CALLBACK}})
+        api.drain()
+        attributes = api.attributes(location)
+        assert attributes["status"] == "Failed"
+        assert attributes["errors"] == ["Insufficient funds in the merchant account."]
+        assert {leg["status"] for leg in attributes["transfer_batches"][0]["disbursements"]} == {"Failed"}
+        assert balance(api) == Decimal("100")
+
+    def test_payouts_draw_down_until_insufficient(self, make_api: Callable[..., Api]) -> None:
+        api = make_api(balance=Decimal("250"), callback_delay_s=3600)
+        recipient = add_recipient(api)
+        locations = [pay(api, recipient, "100") for _ in range(3)]
+        for location in locations:  # the balance is checked when each one settles, in this order
+            api.client.post(f"/sim/resources/{reference(location)}/resolve")
+        assert [api.attributes(loc)["status"] for loc in locations] == ["Processed", "Processed", "Failed"]
+        assert api.attributes(locations[2])["errors"] == ["Insufficient funds in the merchant account."]
+        assert balance(api) == Decimal("50")
+
+    def test_opening_balance_is_configurable_and_reset_restores_it(self, make_api: Callable[..., Api]) -> None:
+        api = make_api(balance=Decimal("1234.56"))
+        assert balance(api) == Decimal("1234.56")
+        api.client.post("/sim/transactions", json={"type": "buygoods", "amount": "100"})
+        assert balance(api) == Decimal("1334.56")
+        assert Decimal(api.client.post("/sim/reset").json()["balance"]["value"]) == Decimal("1234.56")
+

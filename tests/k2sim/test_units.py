@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -111,15 +111,40 @@ class TestTraffic:
         assert all(self.START <= item.at <= self.END for item in items)
         assert [item.at for item in items] == sorted(item.at for item in items)
         hours = [item.at.astimezone(NAIROBI).hour for item in items]
-        assert sum(1 for h in hours if 7 <= h <= 21) / len(hours) > 0.85
-        phones = [item.phone_number for item in items if item.kind == "buygoods"]
+        assert sum(1 for h in hours if 7 <= h <= 21) / len(hours) > 0.85  # trading hours
+        assert sum(1 for h in hours if h <= 4) / len(hours) < 0.03  # quiet nights
+        assert max(set(hours), key=hours.count) in (11, 12, 13, 17, 18, 19)  # lunch or evening peak
+        buygoods = [item for item in items if item.kind == "buygoods"]
+        phones = [item.phone_number for item in buygoods]
         assert len(set(phones)) < len(phones) * 0.6  # repeat customers
-        kinds = {kind: sum(1 for item in items if item.kind == kind) for kind in ("buygoods", "b2b", "m2m")}
-        assert kinds["buygoods"] > kinds["b2b"] > kinds["m2m"] > 0
+        assert max(phones.count(p) for p in set(phones)) >= 10  # a few regulars pay often
+        share = {kind: sum(1 for item in items if item.kind == kind) / len(items) for kind in ("b2b", "m2m")}
+        assert 0.05 < share["b2b"] < 0.12 and 0.03 < share["m2m"] < 0.09
         reversed_items = [item for item in items if item.reversed_at is not None]
-        assert 0 < len(reversed_items) < 100 and all(i.reversed_at and i.reversed_at >= i.at for i in reversed_items)
-        amounts = [item.amount for item in items]
-        assert all(amount > 0 and amount == amount.to_integral_value() for amount in amounts)
+        assert all(item.kind == "buygoods" for item in reversed_items)
+        assert 0.005 < len(reversed_items) / len(buygoods) < 0.03
+        assert all(i.reversed_at and i.at <= i.reversed_at <= self.END for i in reversed_items)
+
+    def test_amounts_are_plausible_kes(self) -> None:
+        items = plan(random.Random(2), 3000, self.START, self.END)
+        assert all(item.amount > 0 and item.amount == item.amount.to_integral_value() for item in items)
+
+        def amounts(kind: str) -> list[Decimal]:
+            return sorted(item.amount for item in items if item.kind == kind)
+
+        buygoods, b2b = amounts("buygoods"), amounts("b2b")
+        assert 150 <= buygoods[len(buygoods) // 2] <= 600  # a shop sale, not a salary
+        assert buygoods[0] >= 10 and buygoods[-1] <= 70_000
+        assert b2b[len(b2b) // 2] > 10 * buygoods[len(buygoods) // 2]  # businesses pay bigger sums
+        assert sum(1 for a in buygoods if a % 50 == 0) / len(buygoods) > 0.3  # round shop prices
+
+    def test_hours_are_nairobi_hours_whatever_the_bounds_zone(self) -> None:
+        start = datetime(2024, 3, 1, tzinfo=timezone.utc)
+        items = plan(random.Random(5), 1000, start, start + timedelta(days=7))
+        nairobi = [item.at.astimezone(NAIROBI).hour for item in items]
+        utc = [item.at.astimezone(timezone.utc).hour for item in items]
+        assert sum(1 for h in nairobi if 7 <= h <= 21) / len(items) > 0.85
+        assert sum(1 for h in utc if 4 <= h <= 18) / len(items) > 0.85  # i.e. the same hours, 3 h earlier
 
     def test_names_are_stable_per_phone(self) -> None:
         assert name_for("+254712345678") == name_for("+254712345678")
