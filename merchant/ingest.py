@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from .store import Delivered, is_transient, record_deliveries
+from .store import Delivered, is_transient, write_batch
 
 __all__ = ["IngestWorker", "QueueFull", "Ticket"]
 
@@ -94,8 +94,7 @@ class IngestWorker:
 
     def _commit(self, batch: list[Ticket]) -> None:
         try:
-            with self.engine.begin() as connection:
-                record_deliveries(connection, [ticket.delivered for ticket in batch])
+            write_batch(self.engine, [ticket.delivered for ticket in batch])
             durable = True
         except Exception as err:  # the worker must outlive any one batch; senders get 503 and retry
             durable = False

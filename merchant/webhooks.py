@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 from collections import Counter, deque
@@ -77,6 +78,10 @@ class WebhookReceiver:
         if not settings.k2_api_key:
             log.error("K2_API_KEY is not set: every webhook will be rejected")
         engine = await asyncio.to_thread(open_database, settings.database_url, lock_timeout=lock_timeout)
+        # Full collections over everything imported so far were the ingest p99 (pauses of 40-80 ms under load):
+        # startup objects leave the collector's view, and young ones are collected less often.
+        gc.freeze()
+        gc.set_threshold(10_000, 10, 10)
         worker = IngestWorker(engine, queue_size=queue_size, batch_size=batch_size)
         worker.start()
         self.worker, self._api_key = worker, settings.k2_api_key
