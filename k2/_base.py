@@ -38,7 +38,7 @@ from ._exceptions import (
     ValidationError,
 )
 from .types import StatusDocument
-from .webhooks import _describe
+from .types._common import describe_error
 
 __all__ = ["ApiVersion", "BaseClient", "Resource", "StatusResource", "make_status_error", "retry_delay"]
 
@@ -123,8 +123,8 @@ class BaseClient:
                 if sent and not idempotent:
                     raise OutcomeUnknownError(
                         f"{method} {url}: {_what_failed(err)} after the request was sent, so K2 may or may not "
-                        "have acted on it. Do not send it again blindly: query its status or wait for the "
-                        "result callback (match it by the metadata in `sent`).",
+                        "have acted on it, and no Location came back. Do not send it again blindly: wait for the "
+                        "result callback and match it by the metadata in `sent`.",
                         method=method,
                         url=url,
                         sent=json or {},
@@ -171,7 +171,7 @@ class BaseClient:
         try:
             return model.model_validate(body)
         except pydantic.ValidationError as err:
-            raise InvalidPayloadError(f"{where}: {_describe(err)}") from None
+            raise InvalidPayloadError(f"{where}: {describe_error(err)}") from None
 
     def _pause(self, request: httpx.Request, retries: int, reason: str, retry_after: float | None) -> None:
         delay = retry_delay(retries, backoff=self._retry_backoff, retry_after=retry_after)

@@ -1,4 +1,5 @@
 """One exception tree for everything the K2 client raises, keyed by HTTP status."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,17 +35,24 @@ class APITimeoutError(APIConnectionError):
     """K2 did not answer within the timeout."""
 
 
-class OutcomeUnknownError(APIConnectionError):
-    """A money-moving POST was sent but no answer came back: it may or may not have taken effect.
+class OutcomeUnknownError(APITimeoutError):
+    """A money-moving POST was sent but no answer came back (a timeout or a dropped connection).
 
-    Never retry it blindly; settle it with a status query or the result callback, matched by
-    `sent` (the request body, metadata included)."""
+    It may or may not have taken effect. It is an `APITimeoutError`, so `except APITimeoutError` treats every
+    unanswered money request as UNKNOWN. Never retry it blindly: settle it with the result callback, matched by
+    the metadata in `sent` (the request body as sent; K2 gave no Location to query)."""
 
     def __init__(self, message: str, *, method: str, url: str, sent: dict[str, Any]) -> None:
         super().__init__(message)
         self.method = method
         self.url = url
         self.sent = sent
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The metadata that was sent (our `request_ref`, say): the result callback echoes it back."""
+        metadata = self.sent.get("metadata")
+        return dict(metadata) if isinstance(metadata, dict) else {}
 
 
 class APIStatusError(K2Error):

@@ -1,4 +1,5 @@
 """Verify and parse what K2 posts to us: webhooks and result callbacks share one signature and one entry point."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,6 +25,7 @@ from .types import (
     StatusDocument,
     WebhookEvent,
 )
+from .types._common import describe_error
 
 __all__ = ["Event", "SIGNATURE_HEADER", "parse", "sign", "verify_signature"]
 
@@ -75,7 +77,7 @@ def parse(raw: bytes | str | Mapping[str, Any]) -> Event:
     try:
         return cast(Event, model.model_validate(body))
     except pydantic.ValidationError as err:
-        raise InvalidPayloadError(_describe(err)) from None
+        raise InvalidPayloadError(describe_error(err)) from None
 
 
 def _load(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
@@ -102,12 +104,3 @@ def _model_for(body: dict[str, Any]) -> type[pydantic.BaseModel]:
         "body is neither a K2 webhook (topic), a Daraja payload (TransactionType) nor a result (data.type)"
     )
 
-
-def _describe(err: pydantic.ValidationError) -> str:
-    """The first problem, with its path, in words; the count of any others."""
-    problems = err.errors()
-    first = problems[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
-    message = first["msg"].removeprefix("Value error, ")
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return f"{where}: {message}{more}"

@@ -1,4 +1,5 @@
 """Typed K2 documents: status documents and result callbacks, webhooks, and request models."""
+
 from __future__ import annotations
 
 from ._common import Disbursement, K2Model, Money, StatusDocument, TransferBatch

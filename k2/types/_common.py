@@ -1,23 +1,28 @@
 """Building blocks shared by K2's status documents and webhook resources."""
+
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
+import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 __all__ = [
     "Amount",
+    "OptionalAmount",
     "Errors",
     "Metadata",
     "OptionalText",
+    "ListOrNull",
     "K2Model",
     "Money",
     "Disbursement",
     "TransferBatch",
     "StatusDocument",
     "flatten_document",
+    "describe_error",
 ]
 
 
@@ -33,6 +38,11 @@ def _to_decimal(value: Any) -> Any:
         except InvalidOperation:
             raise ValueError(f"not a number: {value!r}") from None
     raise ValueError(f"not a number: {value!r}")
+
+
+def _to_optional_decimal(value: Any) -> Any:
+    """A missing amount arrives as null or "" (a blind transfer, an empty Daraja balance)."""
+    return None if value is None or value == "" else _to_decimal(value)
 
 
 def _to_errors(value: Any) -> list[str]:
@@ -61,10 +71,20 @@ def _blank_to_none(value: Any) -> Any:
     return None if value == "" else value
 
 
+def _null_to_empty(value: Any) -> Any:
+    """K2 sends `null` for a list with nothing in it yet (no batches, no disbursements)."""
+    return [] if value is None else value
+
+
+ItemT = TypeVar("ItemT")
+
+
 Amount = Annotated[Decimal, BeforeValidator(_to_decimal)]
+OptionalAmount = Annotated[Decimal | None, BeforeValidator(_to_optional_decimal)]
 Errors = Annotated[list[str], BeforeValidator(_to_errors)]
 Metadata = Annotated[dict[str, str], BeforeValidator(_to_metadata)]
 OptionalText = Annotated[str | None, BeforeValidator(_blank_to_none)]
+ListOrNull = Annotated[list[ItemT], BeforeValidator(_null_to_empty)]
 
 
 class K2Model(BaseModel):
@@ -76,7 +96,7 @@ class K2Model(BaseModel):
 class Money(K2Model):
     """`{"currency", "value"}`; both null in a blind settlement transfer."""
 
-    value: Annotated[Decimal | None, BeforeValidator(_to_decimal)] = None
+    value: OptionalAmount = None
     currency: str | None = None
 
 
@@ -96,15 +116,8 @@ class TransferBatch(K2Model):
     """A group of disbursements K2 sent together."""
 
     status: str
-    amount: Annotated[Decimal | None, BeforeValidator(_to_decimal)] = None
-    disbursements: list[Disbursement] = Field(default_factory=list)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_disbursements(cls, value: Any) -> Any:
-        if isinstance(value, dict) and value.get("disbursements") is None:
-            return {**value, "disbursements": []}
-        return value
+    amount: OptionalAmount = None
+    disbursements: ListOrNull[Disbursement] = Field(default_factory=list)
 
 
 class StatusDocument(K2Model):
@@ -148,3 +161,13 @@ def flatten_document(value: Any, resource_type: str | None) -> Any:
         "callback_url": links.get("callback_url"),
         "self_url": links.get("self"),
     }
+
+
+def describe_error(err: pydantic.ValidationError, *, within: str = "") -> str:
+    """The first problem of a parse, with its dotted path (under `within`), in words; the count of any others."""
+    problems = err.errors()
+    first = problems[0]
+    where = ".".join(part for part in (within, *(str(part) for part in first["loc"])) if part)
+    message = first["msg"].removeprefix("Value error, ")
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{where}: {message}{more}" if where else f"{message}{more}"

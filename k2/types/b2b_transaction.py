@@ -1,3 +1,5 @@
+"""`b2b_transaction_received`/`_reversed` resource: another business's till paid ours."""
+
 from __future__ import annotations
 
 from ._common import OptionalText

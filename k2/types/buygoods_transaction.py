@@ -1,3 +1,5 @@
+"""`buygoods_transaction_received`/`_reversed` resource, also the items of a polling result."""
+
 from __future__ import annotations
 
 from ._received import ReceivedTransaction

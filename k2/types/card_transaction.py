@@ -1,3 +1,5 @@
+"""`card_transaction_*` resource; documented only, no sample body exists."""
+
 from __future__ import annotations
 
 from ._common import OptionalText

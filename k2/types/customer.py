@@ -1,3 +1,5 @@
+"""`customer_created` resource: a first-time payer's name and phone."""
+
 from __future__ import annotations
 
 from ._common import K2Model, OptionalText

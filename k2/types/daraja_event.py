@@ -1,13 +1,14 @@
+"""The Daraja-format webhook body (v2 `enable_daraja_payload`): flat Safaricom field names, no topic."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import AliasChoices, BeforeValidator, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 
-from ._common import Amount, K2Model, OptionalText, _to_decimal
+from ._common import Amount, K2Model, OptionalAmount, OptionalText
 
 __all__ = ["DarajaEvent"]
 
@@ -31,9 +32,7 @@ class DarajaEvent(K2Model):
     first_name: OptionalText = Field(default=None, alias="FirstName")
     middle_name: OptionalText = Field(default=None, alias="MiddleName")
     last_name: OptionalText = Field(default=None, alias="LastName")
-    org_account_balance: Annotated[Decimal | None, BeforeValidator(lambda v: _to_decimal(v or None))] = Field(
-        default=None, alias="OrgAccountBalance"
-    )
+    org_account_balance: OptionalAmount = Field(default=None, alias="OrgAccountBalance")
 
     @field_validator("trans_time", mode="before")
     @classmethod

@@ -1,3 +1,5 @@
+"""STK push status and result: the outcome lives in `event.resource` / `event.errors`."""
+
 from __future__ import annotations
 
 from datetime import datetime

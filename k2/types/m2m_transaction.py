@@ -1,3 +1,5 @@
+"""`m2m_transaction_received` resource: another Kopo Kopo merchant paid us."""
+
 from __future__ import annotations
 
 from ._common import OptionalText

@@ -1,11 +1,13 @@
+"""v1 PAY payment status and result; settlement transfers and send_money share its shape."""
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from ._common import Money, StatusDocument, TransferBatch
+from ._common import ListOrNull, Money, StatusDocument, TransferBatch
 
 __all__ = ["Payment"]
 
@@ -17,10 +19,5 @@ class Payment(StatusDocument):
 
     created_at: datetime | None = None
     amount: Money | None = None
-    transfer_batches: list[TransferBatch] = Field(default_factory=list)
-
-    @field_validator("transfer_batches", mode="before")
-    @classmethod
-    def _null_batches(cls, value: Any) -> Any:
-        """A scheduled send_money has `transfer_batches: null` until K2 batches it."""
-        return [] if value is None else value
+    # A scheduled send_money has `transfer_batches: null` until K2 batches it.
+    transfer_batches: ListOrNull[TransferBatch] = Field(default_factory=list)

@@ -1,12 +1,11 @@
+"""v2 payment link status and result: the link, its expiry and who paid it."""
+
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
-from pydantic import BeforeValidator
-
-from ._common import StatusDocument, _to_decimal
+from ._common import OptionalAmount, StatusDocument
 
 __all__ = ["PaymentLink"]
 
@@ -19,7 +18,7 @@ class PaymentLink(StatusDocument):
     created_at: datetime | None = None
     till_number: str | None = None
     till_name: str | None = None
-    amount: Annotated[Decimal | None, BeforeValidator(_to_decimal)] = None
+    amount: OptionalAmount = None
     currency: str | None = None
     payment_reference: str | None = None
     note: str | None = None

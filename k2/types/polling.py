@@ -1,3 +1,5 @@
+"""Polling status and result: the transactions K2 found over a time range."""
+
 from __future__ import annotations
 
 from datetime import datetime

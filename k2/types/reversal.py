@@ -1,3 +1,5 @@
+"""v2 reversal status and result."""
+
 from __future__ import annotations
 
 from datetime import datetime

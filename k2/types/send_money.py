@@ -1,3 +1,5 @@
+"""v2 send_money status and result: a payment with several destinations."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar

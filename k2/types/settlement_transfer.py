@@ -1,3 +1,5 @@
+"""v1 settlement transfer status and result (shaped like a payment, without metadata)."""
+
 from __future__ import annotations
 
 from typing import ClassVar

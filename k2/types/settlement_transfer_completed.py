@@ -1,3 +1,5 @@
+"""`settlement_transfer_completed` resource: money K2 moved to the merchant's own account."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -5,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from ._common import Amount, Disbursement, K2Model
+from ._common import Amount, Disbursement, K2Model, ListOrNull
 
 __all__ = ["SettlementTransferCompleted"]
 
@@ -21,7 +23,7 @@ class SettlementTransferCompleted(K2Model):
     destination_type: str | None = None
     destination_reference: str | None = None
     destination: dict[str, Any] = Field(default_factory=dict)
-    disbursements: list[Disbursement] = Field(default_factory=list)
+    disbursements: ListOrNull[Disbursement] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -36,5 +38,4 @@ class SettlementTransferCompleted(K2Model):
             "destination_type": destination.get("type"),
             "destination_reference": resource.get("reference"),
             "destination": resource,
-            "disbursements": value.get("disbursements") or [],
         }

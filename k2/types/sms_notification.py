@@ -1,3 +1,5 @@
+"""v1 transaction SMS notification status and result."""
+
 from __future__ import annotations
 
 from typing import ClassVar

@@ -1,3 +1,5 @@
+"""Classic K2 webhooks (`topic`, `event.resource`): the resource typed by topic, unknown topics kept raw."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -6,7 +8,7 @@ from typing import Any
 import pydantic
 from pydantic import Field, model_validator
 
-from ._common import K2Model
+from ._common import K2Model, describe_error
 from .b2b_transaction import B2BTransaction
 from .buygoods_transaction import BuygoodsTransaction
 from .card_transaction import CardTransaction
@@ -71,9 +73,7 @@ class WebhookEvent(K2Model):
             try:
                 resource = model.model_validate(raw_resource)
             except pydantic.ValidationError as err:
-                first = err.errors()[0]
-                where = ".".join(str(part) for part in first["loc"])
-                raise ValueError(f"event.resource.{where}: {first['msg']}") from None
+                raise ValueError(describe_error(err, within="event.resource")) from None
         links = value.get("_links") or {}
         return {
             "id": value.get("id"),

@@ -46,9 +46,7 @@ class FakeK2:
             self.requests.append(
                 httpx.Request(request.method, request.url, headers=request.headers.copy(), content=request.read())
             )
-            if request.url.path == "/oauth/token":
-                if self.token_replies:
-                    return _play(self.token_replies, request)
+            if request.url.path == "/oauth/token" and not self.token_replies:
                 self.tokens_issued += 1
                 body = {
                     "access_token": f"token-{self.tokens_issued}",
@@ -56,19 +54,23 @@ class FakeK2:
                     "expires_in": self.expires_in,
                 }
                 return httpx.Response(200, json=body)
-            replies = self.routes.get((request.method, request.url.path))
-            if replies is None:
-                return httpx.Response(404, json={"error_code": 404, "error_message": "Not found"})
-            return _play(replies, request)
+            if request.url.path == "/oauth/token":
+                reply = _next(self.token_replies)
+            else:
+                replies = self.routes.get((request.method, request.url.path))
+                if replies is None:
+                    return httpx.Response(404, json={"error_code": 404, "error_message": "Not found"})
+                reply = _next(replies)
+        # Played outside the lock, so a scripted reply may wait for other threads' requests.
+        if isinstance(reply, Exception):
+            raise reply
+        if callable(reply):
+            return reply(request)
+        return reply
 
 
-def _play(replies: list[Reply], request: httpx.Request) -> httpx.Response:
-    reply = replies.pop(0) if len(replies) > 1 else replies[0]
-    if isinstance(reply, Exception):
-        raise reply
-    if callable(reply):
-        return reply(request)
-    return reply
+def _next(replies: list[Reply]) -> Reply:
+    return replies.pop(0) if len(replies) > 1 else replies[0]
 
 
 def created(path: str, resource_id: str = "abc-123") -> httpx.Response:

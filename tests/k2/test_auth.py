@@ -138,28 +138,69 @@ class TestRefreshOn401:
 
 class TestSingleFlight:
     def test_fifty_threads_share_one_token_request(self, fake: FakeK2) -> None:
-        threads_started = threading.Event()
-        started = 0
-        count_lock = threading.Lock()
+        client = K2Client(BASE_URL, CLIENT_ID, CLIENT_SECRET, transport=httpx.MockTransport(fake), retry_backoff=0)
+        all_waiting = threading.Event()
+        entered = 0
+        entered_lock = threading.Lock()
+        fetch_saw_all_fifty: list[bool] = []
+        cache_get = client._tokens.get
+
+        def counting_get() -> str:
+            nonlocal entered
+            with entered_lock:
+                entered += 1
+                if entered == 50:
+                    all_waiting.set()
+            return cache_get()
 
         def slow_token(request: httpx.Request) -> httpx.Response:
-            threads_started.wait(timeout=10)  # hold the fetch open until every thread wants a token
-            fake.tokens_issued += 1
+            # Hold the one fetch open until all 50 threads are inside the cache asking for a token.
+            fetch_saw_all_fifty.append(all_waiting.wait(timeout=10))
             return httpx.Response(200, json={"access_token": "shared", "expires_in": 3600})
 
+        client._tokens.get = counting_get  # type: ignore[method-assign]
         fake.token_replies = [slow_token]
         fake.route("GET", STK, document("incoming_payment", PENDING))
-        client = K2Client(BASE_URL, CLIENT_ID, CLIENT_SECRET, transport=httpx.MockTransport(fake), retry_backoff=0)
         results: list[str] = []
         barrier = threading.Barrier(50)
 
         def worker() -> None:
-            nonlocal started
             barrier.wait(timeout=10)
-            with count_lock:
-                started += 1
-                if started == 50:
-                    threads_started.set()
+            results.append(client.incoming_payments.get(STK).status)
+
+        threads = [threading.Thread(target=worker) for _ in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=20)
+        assert fetch_saw_all_fifty == [True]
+        assert results == ["Pending"] * 50
+        assert len(fake.sent("POST", "/oauth/token")) == 1
+        assert {r.headers["Authorization"] for r in fake.sent("GET", STK)} == {"Bearer shared"}
+
+    def test_fifty_threads_refused_the_same_token_fetch_one_new_token(self, client: K2Client, fake: FakeK2) -> None:
+        refused = 0
+        refused_lock = threading.Lock()
+        all_refused = threading.Event()
+
+        def refuse_token_1(request: httpx.Request) -> httpx.Response:
+            nonlocal refused
+            if request.headers["Authorization"] != "Bearer token-1":
+                return document("incoming_payment", PENDING)
+            with refused_lock:
+                refused += 1
+                if refused == 50:
+                    all_refused.set()
+            all_refused.wait(timeout=10)  # every thread holds token-1 before any 401 comes back
+            return httpx.Response(401, json={"error_code": "ExpiredAccessToken", "error_message": "expired"})
+
+        client._tokens.get()  # token-1 is cached, and K2 will refuse it from now on
+        fake.route("GET", STK, refuse_token_1)
+        barrier = threading.Barrier(50)
+        results: list[str] = []
+
+        def worker() -> None:
+            barrier.wait(timeout=10)
             results.append(client.incoming_payments.get(STK).status)
 
         threads = [threading.Thread(target=worker) for _ in range(50)]
@@ -168,8 +209,8 @@ class TestSingleFlight:
         for thread in threads:
             thread.join(timeout=20)
         assert results == ["Pending"] * 50
-        assert len(fake.sent("POST", "/oauth/token")) == 1
-        assert {r.headers["Authorization"] for r in fake.sent("GET", STK)} == {"Bearer shared"}
+        assert fake.tokens_issued == 2
+        assert len(fake.sent("GET", STK)) == 100
 
     def test_cache_invalidate_ignores_a_token_already_replaced(self) -> None:
         issued: list[str] = []
@@ -221,6 +262,38 @@ class TestTokenEndpoints:
         fake.route("GET", "/oauth/token/info", httpx.Response(200, json=load("responses/php_tokenInfo.json")))
         assert client.tokens.info().expires_in == 531
         assert fake.sent("GET", "/oauth/token/info")[0].headers["Authorization"] == "Bearer token-1"
+
+
+TOKEN_DOCUMENTS = [
+    ("responses/tokens.json", "tokenResponse", AccessToken),
+    ("responses/php_tokenResponse.json", None, AccessToken),
+    ("responses/tokens.json", "introspectResponse", TokenIntrospection),
+    ("responses/php_tokenIntrospect.json", None, TokenIntrospection),
+    ("responses/tokens.json", "infoResponse", TokenInfo),
+    ("responses/php_tokenInfo.json", None, TokenInfo),
+]
+
+
+class TestTokenDocuments:
+    @pytest.mark.parametrize(("name", "key", "model"), TOKEN_DOCUMENTS, ids=[f"{n}:{k}" for n, k, _ in TOKEN_DOCUMENTS])
+    def test_every_token_fixture_parses(self, load, name: str, key: str | None, model: type) -> None:
+        body = load(name)
+        token_doc = body[key] if key else body
+        parsed = model.model_validate(token_doc)
+        for field in ("created_at", "exp", "iat"):
+            if field in token_doc:
+                value = getattr(parsed, field)
+                assert value is not None and value.utcoffset() is not None, field
+
+    def test_the_fixtures_cover_every_token_document(self, shared_fixtures) -> None:
+        names = {path.name for path in (shared_fixtures / "responses").glob("*token*.json")}
+        assert names == {name.removeprefix("responses/") for name, _, _ in TOKEN_DOCUMENTS}
+
+    @pytest.mark.parametrize("created_at", [1617257436, "2021-04-01T09:10:36+03:00"], ids=["epoch", "iso"])
+    def test_access_token_created_at_as_epoch_or_iso(self, created_at: object) -> None:
+        token = AccessToken.model_validate({"access_token": "t", "expires_in": 3600, "created_at": created_at})
+        assert token.created_at is not None
+        assert token.created_at.timestamp() == 1617257436
 
 
 class TestSecretsStayHidden:

@@ -9,17 +9,21 @@ import httpx
 import pytest
 
 from k2 import (
+    APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     AuthenticationError,
     BadRequestError,
     InternalServerError,
     InvalidPayloadError,
+    InvalidSignatureError,
     K2Client,
     K2Error,
     NotFoundError,
     OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
+    RequestValidationError,
     ValidationError,
 )
 
@@ -36,6 +40,30 @@ def stk(client: K2Client) -> str:
 
 def answer(fake: FakeK2, response: Reply) -> None:
     fake.route("POST", STK, response)
+
+
+class TestTree:
+    @pytest.mark.parametrize(
+        ("cls", "parent"),
+        [
+            (APIConnectionError, K2Error),
+            (APITimeoutError, APIConnectionError),
+            (OutcomeUnknownError, APITimeoutError),
+            (APIStatusError, K2Error),
+            (BadRequestError, APIStatusError),
+            (AuthenticationError, APIStatusError),
+            (PermissionDeniedError, APIStatusError),
+            (NotFoundError, APIStatusError),
+            (ValidationError, APIStatusError),
+            (RateLimitError, APIStatusError),
+            (InternalServerError, APIStatusError),
+            (InvalidSignatureError, K2Error),
+            (InvalidPayloadError, K2Error),
+            (RequestValidationError, K2Error),
+        ],
+    )
+    def test_one_tree_under_k2_error(self, cls: type, parent: type) -> None:
+        assert cls.__mro__[1] is parent
 
 
 class TestStatusMapping:
@@ -171,7 +199,7 @@ class TestNoSecrets:
             caplog.text,
             repr(client),
             repr(unknown.value.sent),
-        ):  # type: ignore[attr-defined]
+        ):
             assert CLIENT_SECRET not in text
             assert API_KEY not in text
             assert "token-1" not in text

@@ -12,12 +12,14 @@ import httpx
 import pytest
 
 from k2 import (
+    BankAccountDestination,
     BankAccountRecipient,
     IncomingPayment,
     K2Client,
     MerchantBankAccount,
     MerchantBankAccountDestination,
     MerchantWallet,
+    MerchantWalletDestination,
     MobileWalletDestination,
     MobileWalletRecipient,
     NotFoundError,
@@ -32,6 +34,7 @@ from k2 import (
     SendMoney,
     SettlementTransfer,
     SmsNotification,
+    TillDestination,
     TillRecipient,
     WebhookSubscription,
 )
@@ -298,6 +301,21 @@ class TestMerchantAccounts:
             "nickname": "till float",
         }
 
+    def test_create_wallet_v1(self, client: K2Client, fake: FakeK2) -> None:
+        path = "/api/v1/merchant_wallets"
+        fake.route("POST", path, created(path, "w-1"))
+        location = client.merchant_wallets.create(first_name="Jo", last_name="Doe", phone_number="+254712345678")
+        assert location == f"{BASE_URL}{path}/w-1"
+        assert only(fake, "POST", path)["phone_number"] == "+254712345678"
+
+    def test_create_bank_account_v2(self, client: K2Client, fake: FakeK2) -> None:
+        path = "/api/v2/merchant_bank_accounts"
+        fake.route("POST", path, created(path))
+        client.v2.merchant_bank_accounts.create(
+            account_name="Shop Ltd", account_number="01234", bank_branch_ref="br-1", settlement_method="EFT"
+        )
+        assert only(fake, "POST", path)["settlement_method"] == "EFT"
+
     def test_get_bank_account(self, client: K2Client, fake: FakeK2) -> None:
         attributes = {
             "status": "Approved",
@@ -400,6 +418,32 @@ class TestSendMoney:
             "_links": {"callback_url": CALLBACK},
         }
 
+    def test_create_with_the_other_destination_types(self, client: K2Client, fake: FakeK2) -> None:
+        path = "/api/v2/send_money"
+        fake.route("POST", path, created(path))
+        client.v2.send_money.create(
+            destinations=[
+                BankAccountDestination(
+                    account_name="Jane", account_number="0123", bank_branch_ref="br-1", amount=Decimal("7"), description="d"
+                ),
+                TillDestination(till_number="555555", amount=Decimal("8"), description="d"),
+                MerchantWalletDestination(reference="w-1", amount=Decimal("9.99")),
+            ],
+            callback_url=CALLBACK,
+        )
+        assert only(fake, "POST", path)["destinations"] == [
+            {
+                "type": "bank_account",
+                "account_name": "Jane",
+                "account_number": "0123",
+                "bank_branch_ref": "br-1",
+                "amount": "7",
+                "description": "d",
+            },
+            {"type": "till", "till_number": "555555", "amount": "8", "description": "d"},
+            {"type": "merchant_wallet", "reference": "w-1", "amount": "9.99"},
+        ]
+
     def test_sweep_sends_no_destinations(self, client: K2Client, fake: FakeK2) -> None:
         path = "/api/v2/send_money"
         fake.route("POST", path, created(path))
@@ -441,6 +485,11 @@ class TestWebhookSubscriptions:
             "enable_daraja_payload": True,
         }
 
+    def test_v2_get(self, client: K2Client, fake: FakeK2) -> None:
+        attributes = {"event_type": "buygoods_transaction_received", "status": "Active", "enable_daraja_payload": True}
+        fake.route("GET", "/api/v2/webhook_subscriptions/ws", document("webhook_subscription", attributes, "ws"))
+        assert client.v2.webhook_subscriptions.get("ws").enable_daraja_payload is True
+
     def test_get_reads_webhook_uri(self, client: K2Client, fake: FakeK2) -> None:
         attributes = {
             "event_type": "customer_created",
@@ -472,6 +521,17 @@ class TestPolling:
             "to_time": "2021-04-19T05:50:22Z",
             "_links": {"callback_url": CALLBACK},
         }
+
+    def test_v2_create_for_the_company(self, client: K2Client, fake: FakeK2) -> None:
+        path = "/api/v2/polling"
+        fake.route("POST", path, created(path))
+        client.v2.polling.create(
+            scope="company",
+            from_time=datetime(2021, 4, 12, tzinfo=timezone.utc),
+            to_time=datetime(2021, 4, 13, tzinfo=timezone.utc),
+            callback_url=CALLBACK,
+        )
+        assert only(fake, "POST", path)["scope_reference"] == ""
 
     def test_v2_get_fixture(self, client: K2Client, fake: FakeK2, load: Load) -> None:
         fake.route("GET", "/api/v2/polling/pl", httpx.Response(200, json=load("responses/polling.json")["status"]))

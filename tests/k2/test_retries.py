@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 
 import httpx
@@ -11,6 +12,8 @@ import pytest
 import k2._base
 from k2 import (
     APIConnectionError,
+    MerchantWalletDestination,
+    TillDestination,
     APITimeoutError,
     InternalServerError,
     K2Client,
@@ -22,6 +25,74 @@ from k2._base import retry_delay
 from k2._constants import MAX_RETRY_DELAY
 
 from .conftest import BASE_URL, CLIENT_ID, CLIENT_SECRET, FakeK2, Reply, created, document, sent_json
+
+CALLBACK = "https://shop.test/cb"
+REF = {"request_ref": "req-42"}
+
+# Every POST that moves money, each given our own reference as metadata: (path, call).
+MONEY_CREATES: dict[str, tuple[str, Callable[[K2Client], str]]] = {
+    "incoming_payments": (
+        "/api/v1/incoming_payments",
+        lambda c: c.incoming_payments.create(
+            till_number="K000000", phone_number="0712345678", amount=Decimal("100"), callback_url=CALLBACK, metadata=REF
+        ),
+    ),
+    "v2.incoming_payments": (
+        "/api/v2/incoming_payments",
+        lambda c: c.v2.incoming_payments.create(
+            till_number="K000000", phone_number="0712345678", amount=Decimal("100"), callback_url=CALLBACK, metadata=REF
+        ),
+    ),
+    "payments": (
+        "/api/v1/payments",
+        lambda c: c.payments.create(
+            destination_type="till",
+            destination_reference="r-1",
+            amount=Decimal("5"),
+            description="x",
+            callback_url=CALLBACK,
+            metadata=REF,
+        ),
+    ),
+    "settlement_transfers": (
+        "/api/v1/settlement_transfers",
+        lambda c: c.settlement_transfers.create(
+            amount=Decimal("5"),
+            destination_type="merchant_wallet",
+            destination_reference="w-1",
+            callback_url=CALLBACK,
+            metadata=REF,
+        ),
+    ),
+    "settlement_transfers.sweep": (
+        "/api/v1/settlement_transfers",
+        lambda c: c.settlement_transfers.sweep(callback_url=CALLBACK, metadata=REF),
+    ),
+    "send_money": (
+        "/api/v2/send_money",
+        lambda c: c.v2.send_money.create(
+            destinations=[
+                TillDestination(till_number="555555", amount=Decimal("5"), description="x"),
+                MerchantWalletDestination(reference="w-1", amount=Decimal("5")),
+            ],
+            callback_url=CALLBACK,
+            metadata=REF,
+        ),
+    ),
+    "send_money.sweep": ("/api/v2/send_money", lambda c: c.v2.send_money.sweep(callback_url=CALLBACK, metadata=REF)),
+    "reversals": (
+        "/api/v2/reversals",
+        lambda c: c.v2.reversals.create(
+            transaction_reference="QKL1", reason="double charge", callback_url=CALLBACK, metadata=REF
+        ),
+    ),
+    "payment_links": (
+        "/api/v2/payment_links",
+        lambda c: c.v2.payment_links.create(
+            till_number="555555", amount=Decimal("5"), payment_reference="INV-1", callback_url=CALLBACK, metadata=REF
+        ),
+    ),
+}
 
 STK = "/api/v1/incoming_payments/abc-123"
 PENDING = {"status": "Pending", "event": {"type": "Incoming Payment Request", "resource": None, "errors": None}}
@@ -141,8 +212,12 @@ class TestRetryDelay:
 
 
 class TestTokenRetries:
-    def test_token_request_retries_on_503(self, client: K2Client, fake: FakeK2) -> None:
-        fake.token_replies = [httpx.Response(503), httpx.Response(200, json={"access_token": "t", "expires_in": 3600})]
+    @pytest.mark.parametrize("status", [408, 429, 500, 503])
+    def test_token_request_retries_on_transient_status(self, client: K2Client, fake: FakeK2, status: int) -> None:
+        fake.token_replies = [
+            httpx.Response(status),
+            httpx.Response(200, json={"access_token": "t", "expires_in": 3600}),
+        ]
         fake.route("GET", STK, document("incoming_payment", PENDING))
         client.incoming_payments.get(STK)
         assert len(fake.sent("POST", "/oauth/token")) == 2
@@ -202,6 +277,34 @@ class TestMoneyPosts:
             pay(client)
         assert not isinstance(caught.value, OutcomeUnknownError)
         assert len(fake.sent("POST", PAYMENTS)) == 3
+
+
+class TestEveryMoneyPost:
+    """What the merchant services rely on: our reference goes out on every money request, and an unanswered one
+    is never sent twice but raised as OutcomeUnknownError (an APITimeoutError) that names the reference."""
+
+    @pytest.mark.parametrize("name", MONEY_CREATES)
+    def test_create_sends_metadata_and_returns_a_location_to_query(
+        self, client: K2Client, fake: FakeK2, name: str
+    ) -> None:
+        path, call = MONEY_CREATES[name]
+        fake.route("POST", path, created(path, "m-1"))
+        assert call(client) == f"{BASE_URL}{path}/m-1"
+        (request,) = fake.sent("POST", path)
+        assert sent_json(request)["metadata"] == REF
+
+    @pytest.mark.parametrize("failure", [httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("dropped")])
+    @pytest.mark.parametrize("name", MONEY_CREATES)
+    def test_unanswered_create_is_sent_once_and_outcome_unknown(
+        self, client: K2Client, fake: FakeK2, name: str, failure: Exception
+    ) -> None:
+        path, call = MONEY_CREATES[name]
+        fake.route("POST", path, failure, created(path))
+        with pytest.raises(APITimeoutError) as caught:
+            call(client)
+        assert isinstance(caught.value, OutcomeUnknownError)
+        assert caught.value.metadata == REF
+        assert len(fake.sent("POST", path)) == 1
 
 
 class TestTimeouts:

@@ -13,13 +13,20 @@ from k2 import (
     BankAccountRecipient,
     IncomingPaymentParams,
     K2Client,
+    MerchantBankAccountDestination,
     MerchantWalletDestination,
     MobileWalletDestination,
     MobileWalletRecipient,
+    PaybillDestination,
     PaybillRecipient,
+    PaymentLinkParams,
+    PaymentParams,
     PollingParams,
     RequestValidationError,
+    ReversalParams,
     SendMoneyParams,
+    SettlementTransferParams,
+    SweepParams,
     TillDestination,
     TillRecipient,
     WebhookSubscriptionParams,
@@ -49,6 +56,8 @@ class TestPhoneNumbers:
             ("0110123456", "+254110123456"),
             ("254712345678", "+254712345678"),
             ("+254712345678", "+254712345678"),
+            ("254110123456", "+254110123456"),
+            ("+254110123456", "+254110123456"),
             (" 0712 345 678 ", "+254712345678"),
         ],
     )
@@ -122,6 +131,52 @@ class TestTillsUrlsMetadata:
         assert error.field == "metadata"
         assert "at most 5" in str(error)
 
+    @pytest.mark.parametrize(
+        ("model", "fields"),
+        [
+            (IncomingPaymentParams, STK),
+            (
+                PaymentParams,
+                {
+                    "destination_type": "till",
+                    "destination_reference": "r",
+                    "amount": "1",
+                    "description": "d",
+                    "callback_url": "https://s.test/cb",
+                },
+            ),
+            (
+                SettlementTransferParams,
+                {
+                    "amount": "1",
+                    "destination_type": "merchant_wallet",
+                    "destination_reference": "w",
+                    "callback_url": "https://s.test/cb",
+                },
+            ),
+            (SweepParams, {"callback_url": "https://s.test/cb"}),
+            (
+                SendMoneyParams,
+                {
+                    "destinations": [{"type": "merchant_wallet", "reference": "w", "amount": "1"}],
+                    "callback_url": "https://s.test/cb",
+                },
+            ),
+            (ReversalParams, {"transaction_reference": "Q", "reason": "r", "callback_url": "https://s.test/cb"}),
+            (
+                PaymentLinkParams,
+                {"till_number": "555555", "amount": "1", "payment_reference": "p", "callback_url": "https://s.test/cb"},
+            ),
+        ],
+        ids=lambda value: value.__name__ if isinstance(value, type) else "",
+    )
+    def test_every_money_request_carries_metadata_of_at_most_five_keys(
+        self, model: type, fields: dict[str, Any]
+    ) -> None:
+        five = {"request_ref": "r-1", **{f"k{i}": "v" for i in range(4)}}
+        assert model(**fields, metadata=five).wire()["metadata"] == five
+        assert refused(model, **fields, metadata={**five, "k9": "v"}).field == "metadata"
+
     def test_metadata_values_are_strings(self) -> None:
         assert refused(IncomingPaymentParams, **{**STK, "metadata": {"n": 1}}).field == "metadata.n"
 
@@ -187,6 +242,28 @@ class TestDestinations:
         error = refused(SendMoneyParams, destinations=[], callback_url="https://shop.test/cb")
         assert error.field == "destinations"
         assert "sweep()" in str(error)
+
+    @pytest.mark.parametrize(
+        ("model", "required"),
+        [
+            (MobileWalletDestination, {"amount", "description", "phone_number"}),
+            (BankAccountDestination, {"amount", "description", "account_name", "account_number", "bank_branch_ref"}),
+            (TillDestination, {"amount", "description", "till_number"}),
+            (PaybillDestination, {"amount", "description", "paybill_number", "paybill_account_number"}),
+            (MerchantWalletDestination, {"amount", "reference"}),
+            (MerchantBankAccountDestination, {"amount", "reference"}),
+        ],
+        ids=lambda value: value.__name__ if isinstance(value, type) else "",
+    )
+    def test_each_type_requires_its_fields(self, model: type, required: set[str]) -> None:
+        error = refused(model)
+        assert error.field in required
+        assert str(error).endswith(f"is required (and {len(required) - 1} more)")
+
+    def test_till_and_paybill_destinations_take_digits(self) -> None:
+        assert refused(TillDestination, till_number="K55", amount="1", description="d").field == "till_number"
+        error = refused(PaybillDestination, paybill_number="KPLC", paybill_account_number="a", amount="1", description="d")
+        assert error.field == "paybill_number"
 
     def test_merchant_destination_needs_reference_and_amount(self) -> None:
         assert refused(MerchantWalletDestination, amount="1").field == "reference"

@@ -23,8 +23,11 @@ from k2.types import (
     WebhookEvent,
 )
 from k2.webhooks import parse, sign, verify_signature
+from tests.conftest import SHARED_FIXTURES
 
 KEY = "test-api-key"
+VECTORS = json.loads((SHARED_FIXTURES / "webhooks" / "signatures.json").read_text())
+VECTOR_KEY = VECTORS["api_key"]
 
 
 def compact(body: dict) -> bytes:
@@ -118,6 +121,54 @@ class TestSignature:
         assert verify_signature(raw, sign(raw, ""), "") is False
 
 
+@pytest.mark.parametrize("case", VECTORS["cases"], ids=[case["file"] for case in VECTORS["cases"]])
+class TestSignatureVectors:
+    """Kopo Kopo's 12 signed bodies: the exact bytes verify; any change to bytes, key or header does not."""
+
+    def raw(self, case: dict) -> bytes:
+        return (SHARED_FIXTURES / "webhooks" / case["file"]).read_bytes()
+
+    def test_sign_reproduces_the_vector(self, case: dict) -> None:
+        assert sign(self.raw(case), VECTOR_KEY) == case["signature"]
+        assert verify_signature(self.raw(case), case["signature"], VECTOR_KEY) is True
+
+    def test_a_tampered_byte_fails(self, case: dict) -> None:
+        raw = bytearray(self.raw(case))
+        middle = len(raw) // 2
+        raw[middle] = ord("0") if raw[middle] != ord("0") else ord("1")
+        assert verify_signature(bytes(raw), case["signature"], VECTOR_KEY) is False
+
+    def test_the_wrong_key_fails(self, case: dict) -> None:
+        assert verify_signature(self.raw(case), case["signature"], VECTOR_KEY[:-1]) is False
+        assert verify_signature(self.raw(case), case["signature"], KEY) is False
+
+    @pytest.mark.parametrize(
+        "reserialise",
+        [
+            lambda body: json.dumps(body).encode(),
+            lambda body: json.dumps(body, separators=(",", ":"), sort_keys=True).encode(),
+            lambda body: json.dumps(body, indent=2).encode(),
+        ],
+        ids=["spaced", "sorted-keys", "indented"],
+    )
+    def test_reserialised_json_fails(self, case: dict, reserialise) -> None:
+        again = reserialise(json.loads(self.raw(case)))
+        if again == self.raw(case):
+            pytest.skip("this serialisation happens to give back the same bytes")
+        assert verify_signature(again, case["signature"], VECTOR_KEY) is False
+
+    @pytest.mark.parametrize(
+        "header",
+        [None, "", "   ", "9a49", "0" * 63, "g" * 64, "0x" + "0" * 62],
+        ids=["missing", "empty", "blank", "short", "odd-length", "non-hex", "prefixed"],
+    )
+    def test_missing_or_malformed_header_is_false_not_an_error(self, case: dict, header: str | None) -> None:
+        assert verify_signature(self.raw(case), header, VECTOR_KEY) is False
+
+    def test_a_truncated_signature_fails(self, case: dict) -> None:
+        assert verify_signature(self.raw(case), case["signature"][:-2], VECTOR_KEY) is False
+
+
 class TestParseWebhooks:
     def test_parse_buygoods_received_types_the_resource(self) -> None:
         event = parse(compact(buygoods()))
@@ -209,6 +260,13 @@ class TestParseWebhooks:
         assert event.amount == Decimal("100.0")
         assert event.org_account_balance is None and event.bill_ref_number is None
         assert event.third_party_trans_id == "tp-1"
+
+
+    @pytest.mark.parametrize(("balance", "read"), [(0, Decimal(0)), ("0.0", Decimal("0.0")), ("", None), (None, None)])
+    def test_parse_daraja_balance_keeps_zero(self, balance: object, read: Decimal | None) -> None:
+        body = {"TransactionType": "Buygoods", "TransID": "Q", "TransTime": "20261120104319", "TransAmount": "1",
+                "OrgAccountBalance": balance}
+        assert parse(body).org_account_balance == read
 
 
 class TestParseResults:
