@@ -23,8 +23,8 @@ _UPGRADE_LOCK_KEY = 0x4B324D45
 def make_engine(url: str, *, lock_timeout: float = 5.0) -> Engine:
     """An engine for `url`; `lock_timeout` bounds how long a write waits on a lock before failing.
 
-    SQLite runs with journal_mode=WAL and synchronous=NORMAL: a commit survives a killed process (it is in
-    the WAL, in the OS page cache), while a power cut can lose the last commits before a checkpoint."""
+    SQLite runs with journal_mode=WAL and synchronous=FULL: a 200 tells K2 to stop retrying, so a commit must
+    survive a power cut too, not only a killed process; group commit pays that WAL fsync once per batch."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database, lock_timeout)
@@ -50,7 +50,7 @@ def _sqlite_engine(url: str, database: str | None, lock_timeout: float) -> Engin
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         # The driver's own implicit BEGIN is switched off; `_begin` below issues it, so DDL is transactional too.
         dbapi_connection.isolation_level = None
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", f"busy_timeout={milliseconds}", "foreign_keys=ON"):
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", f"busy_timeout={milliseconds}", "foreign_keys=ON"):
             dbapi_connection.execute(f"PRAGMA {pragma}")
 
     @event.listens_for(engine, "begin")

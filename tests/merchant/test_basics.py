@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from merchant.config import Settings, load_settings
+from merchant.db import make_engine
 from merchant.money import from_cents, to_cents
 from merchant.phones import to_e164
 
@@ -53,3 +54,13 @@ class TestPhones:
     def test_to_e164(self, raw: str | None, e164: str | None) -> None:
         assert to_e164(raw) == e164
 
+
+
+class TestSqliteDurability:
+    def test_make_engine_flushes_the_wal_on_every_commit(self, tmp_path: Path) -> None:
+        """A 200 stops K2's retries, so each commit must reach the disk (WAL + synchronous=FULL)."""
+        engine = make_engine(f"sqlite:///{tmp_path / 'merchant.db'}")
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
+        engine.dispose()
