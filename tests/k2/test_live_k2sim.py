@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from k2 import (
+    IncomingPayment,
+    InternalServerError,
     K2Client,
     MerchantWalletDestination,
     MobileWalletDestination,
     MobileWalletRecipient,
+    OutcomeUnknownError,
     ValidationError,
+    WebhookEvent,
+    parse_event,
+    verify_signature,
 )
+from k2.webhooks import SIGNATURE_HEADER
 from k2sim import RunningSim, SimConfig, start_in_thread
 
 pytestmark = pytest.mark.slow
@@ -195,3 +204,117 @@ class TestSubscriptionsAndPolling:
         settle(sim)
         polling = client.polling.get(location)
         assert polling.type == "polling" and polling.status == "Success"
+
+
+class CallbackReceiver:
+    """A real HTTP endpoint on loopback that keeps each callback's exact bytes and signature header."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[bytes, str | None]] = []
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                received.append((body, self.headers.get(SIGNATURE_HEADER)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/api/k2/webhooks"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[CallbackReceiver]:
+    running = CallbackReceiver()
+    yield running
+    running.close()
+
+
+def inject_fault(sim: RunningSim, **spec: object) -> None:
+    httpx.post(f"{sim.base_url}/sim/faults", json=spec, timeout=10).raise_for_status()
+
+
+def requests_to(sim: RunningSim, path: str) -> list[dict]:
+    answer = httpx.get(f"{sim.base_url}/sim/requests", params={"path": path}, timeout=10)
+    answer.raise_for_status()
+    return answer.json()
+
+
+class TestCallbacksOverTheNetwork:
+    def test_k2_verifies_and_parses_the_signed_result_callback(
+        self, client: K2Client, sim: RunningSim, receiver: CallbackReceiver
+    ) -> None:
+        location = client.incoming_payments.create(
+            till_number=sim.config.till_number, phone_number="0712345678", amount=Decimal("75"),
+            callback_url=receiver.url, metadata={"request_ref": "stk-42"},
+        )
+        settle(sim)
+        [(raw, signature)] = receiver.received
+        assert verify_signature(raw, signature, sim.api_key)
+        assert not verify_signature(raw.replace(b"75", b"76", 1), signature, sim.api_key)
+        callback = parse_event(raw)
+        assert isinstance(callback, IncomingPayment)
+        assert callback == client.incoming_payments.get(location)
+        assert callback.metadata == {"request_ref": "stk-42"}
+
+    def test_sms_notification_for_a_received_payment_webhook(
+        self, client: K2Client, sim: RunningSim, receiver: CallbackReceiver
+    ) -> None:
+        client.webhook_subscriptions.create(
+            event_type="buygoods_transaction_received", url=receiver.url, scope="till",
+            scope_reference=sim.config.till_number.removeprefix("K"),
+        )
+        httpx.post(f"{sim.base_url}/sim/transactions", json={"type": "buygoods", "amount": "120"}, timeout=10)
+        settle(sim)
+        webhook = parse_event(receiver.received[-1][0])
+        assert isinstance(webhook, WebhookEvent) and webhook.topic == "buygoods_transaction_received"
+        location = client.transaction_sms_notifications.create(
+            webhook_event_reference=webhook.id, message="Asante! We received KES 120.", callback_url=CALLBACK
+        )
+        settle(sim)
+        notification = client.transaction_sms_notifications.get(location)
+        assert (notification.status, notification.webhook_event_reference) == ("Success", webhook.id)
+
+
+class TestFaultsAgainstTheEmulator:
+    def test_status_get_retries_through_injected_503s(self, client: K2Client, sim: RunningSim) -> None:
+        location = client.incoming_payments.create(
+            till_number=sim.config.till_number, phone_number="0712345678", amount=Decimal("10"), callback_url=CALLBACK
+        )
+        path = location.removeprefix(sim.base_url)
+        inject_fault(sim, type="error", status=503, count=2, path=path)
+        assert client.incoming_payments.get(location).id == path.rsplit("/", 1)[-1]
+        assert [entry["status"] for entry in requests_to(sim, path)] == [503, 503, 200]
+
+    def test_money_post_answered_5xx_is_not_retried(self, client: K2Client, sim: RunningSim) -> None:
+        inject_fault(sim, type="error", status=500, count=1, path="/api/v1/incoming_payments")
+        with pytest.raises(InternalServerError):
+            client.incoming_payments.create(
+                till_number=sim.config.till_number, phone_number="0712345678", amount=Decimal("10"),
+                callback_url=CALLBACK,
+            )
+        assert len(requests_to(sim, "/api/v1/incoming_payments")) == 1
+
+    def test_money_post_that_times_out_is_outcome_unknown_and_sent_once(
+        self, client: K2Client, sim: RunningSim
+    ) -> None:
+        inject_fault(sim, type="timeout", seconds=2, count=1, path="/api/v1/incoming_payments")
+        impatient = client.with_options(timeout=0.5)
+        with pytest.raises(OutcomeUnknownError) as caught:
+            impatient.incoming_payments.create(
+                till_number=sim.config.till_number, phone_number="0712345678", amount=Decimal("10"),
+                callback_url=CALLBACK, metadata={"request_ref": "stk-unknown"},
+            )
+        assert caught.value.metadata == {"request_ref": "stk-unknown"}
+        posts = [entry for entry in requests_to(sim, "/api/v1/incoming_payments") if entry["method"] == "POST"]
+        assert len(posts) == 1 and posts[0]["resource_id"]  # K2 did create it: only a status query can tell
