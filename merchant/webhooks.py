@@ -30,7 +30,7 @@ from .config import Settings, load_settings
 from .db import open_database
 from .ingest import IngestWorker, QueueFull, Ticket
 from .mapping import event_key, map_event
-from .store import Delivered
+from .store import Delivered, reprocess_failed
 
 __all__ = ["WEBHOOK_PATH", "Rejection", "WebhookReceiver", "app", "create_app", "main"]
 
@@ -171,13 +171,21 @@ app = create_app()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m merchant.webhooks --host 127.0.0.1 --port 8600 [--workers N]`."""
+    """`python -m merchant.webhooks --host 127.0.0.1 --port 8600 [--workers N]`, or `--reprocess` and exit."""
     parser = argparse.ArgumentParser(prog="python -m merchant.webhooks", description=main.__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8600)
     parser.add_argument("--workers", type=int, default=1, help="processes; use PostgreSQL for more than one machine")
+    parser.add_argument(
+        "--reprocess", action="store_true", help="map again every stored delivery that failed to map, then exit"
+    )
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if options.reprocess:
+        engine = open_database(load_settings().database_url)
+        print(f"{reprocess_failed(engine)} stored deliveries that had failed to map are now mapped")
+        engine.dispose()
+        return
     uvicorn.run(
         "merchant.webhooks:app",
         host=options.host,

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +26,7 @@ from merchant.store import Delivered, record_deliveries, reprocess_failed
 from .conftest import buygoods, count, rows
 
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def delivered(body: bytes) -> Delivered:
@@ -108,6 +113,17 @@ class TestReprocess:
         assert count(database, "transactions") == 1
         assert rows(database, "SELECT outcome, error FROM webhook_events")[0] == ("mapped", None)
         assert reprocess_failed(database) == 0
+
+    def test_reprocess_command_maps_failed_events_in_the_configured_database(self, database, database_url) -> None:
+        broken = delivered(buygoods(6))
+        failed = Delivered(broken.id, broken.kind, NOW, broken.payload, Mapped(outcome=OUTCOME_FAILED, error="bug"))
+        with database.begin() as connection:
+            record_deliveries(connection, [failed])
+        command = [sys.executable, "-m", "merchant.webhooks", "--reprocess"]
+        done = subprocess.run(command, env=os.environ | {"DATABASE_URL": database_url}, capture_output=True,
+                              text=True, timeout=60, check=True, cwd=ROOT)
+        assert done.stdout.startswith("1 stored deliveries")
+        assert count(database, "transactions") == 1
 
     def test_reprocess_failed_leaves_still_broken_events_failed(self, database) -> None:
         record(database, json.dumps({"no": "shape"}).encode())
