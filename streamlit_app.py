@@ -10,16 +10,17 @@ st.set_page_config(page_title="K2 Merchant Dashboard", page_icon=":material/paym
 
 
 @st.cache_resource
-def database() -> Engine:
-    """One engine per server process, its schema brought up to date once."""
-    return open_database(load_settings().database_url)
+def database(url: str) -> Engine:
+    """One engine per database per server process, its schema brought up to date once."""
+    return open_database(url)
 
 
+settings = load_settings()
 st.title("K2 Merchant Dashboard")
-if load_settings().demo_mode:
+if settings.demo_mode:
     st.warning("Demo mode: connected to the built-in K2 emulator. No real money moves.", icon=":material/science:")
 
-stored = counts(database())
+stored = counts(database(settings.database_url))
 received, deliveries = st.columns(2)
 received.metric("Payments received", f"{stored.transactions:,}")
 deliveries.metric("K2 deliveries stored", f"{stored.webhook_events:,}")

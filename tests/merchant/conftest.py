@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -16,9 +17,12 @@ import uvicorn
 
 from k2.webhooks import sign
 from merchant.config import Settings
+from merchant.mapping import event_key, map_event
+from merchant.store import Delivered
 from merchant.webhooks import WEBHOOK_PATH, WebhookReceiver, create_app
 
 KEY = "test-signing-key"
+NOW = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -162,3 +166,10 @@ def buygoods(n: int, *, topic: str = "buygoods_transaction_received", reference:
         },
     }
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+def delivered(body: bytes) -> Delivered:
+    """A verified delivery of `body` as the route would hand it to the store, received at NOW."""
+    document = json.loads(body)
+    key = event_key(document, body)
+    return Delivered(key.id, key.kind, NOW, body.decode(), map_event(document, event_id=key.id, received_at=NOW))

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -18,21 +17,12 @@ from merchant.mapping import (
     OUTCOME_FAILED,
     REQUEST_REF_KEY,
     Mapped,
-    event_key,
-    map_event,
 )
 from merchant.store import Delivered, record_deliveries, reprocess_failed
 
-from .conftest import buygoods, count, rows
+from .conftest import NOW, buygoods, count, delivered, rows
 
-NOW = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def delivered(body: bytes) -> Delivered:
-    document = json.loads(body)
-    key = event_key(document, body)
-    return Delivered(key.id, key.kind, NOW, body.decode(), map_event(document, event_id=key.id, received_at=NOW))
 
 
 def record(engine: sa.Engine, *bodies: bytes) -> None:

@@ -1,0 +1,53 @@
+"""The entry page under Streamlit's AppTest, against a temporary SQLite file."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from merchant import open_database
+from merchant.store import record_deliveries
+from tests.merchant.conftest import buygoods, delivered
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'merchant.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    return url
+
+
+def run_page() -> AppTest:
+    page = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30)
+    page.run()
+    assert not page.exception, page.exception
+    return page
+
+
+def test_entry_page_in_demo_mode_says_no_real_money_moves(database_url: str) -> None:
+    page = run_page()
+    assert page.title[0].value == "K2 Merchant Dashboard"
+    assert "No real money moves" in page.warning[0].value
+    assert [metric.value for metric in page.metric] == ["0", "0"]
+    assert not page.error
+
+
+def test_entry_page_counts_what_is_stored_and_flags_failed_deliveries(database_url: str) -> None:
+    engine = open_database(database_url)
+    with engine.begin() as connection:
+        record_deliveries(connection, [delivered(buygoods(n)) for n in range(3)])
+        record_deliveries(connection, [delivered(json.dumps({"no": "shape"}).encode())])
+    engine.dispose()
+    page = run_page()
+    assert [metric.value for metric in page.metric] == ["3", "4"]
+    assert "1 stored deliveries could not be read" in page.error[0].value
+
+
+def test_entry_page_with_credentials_has_no_demo_banner(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("K2_CLIENT_ID", "id")
+    monkeypatch.setenv("K2_CLIENT_SECRET", "secret")
+    assert not run_page().warning
