@@ -27,11 +27,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_receiver(database_url: str, port: int) -> subprocess.Popen[bytes]:
+def start_receiver(database_url: str, port: int, *, workers: int = 1) -> subprocess.Popen[bytes]:
+    """`python -m merchant.webhooks` as an operator starts it; returns once it answers HTTP."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("K2_")}
     env |= {"DATABASE_URL": database_url, "K2_API_KEY": KEY, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "merchant.webhooks", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "merchant.webhooks", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     for _ in range(300):
