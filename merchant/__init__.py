@@ -5,9 +5,11 @@ from .config import Settings, load_settings
 from .db import make_engine, open_database, upgrade
 from .money import from_cents, to_cents
 from .phones import to_e164
-from .store import StoreCounts, counts, reprocess_failed
+from .deliveries import UNREAD_COLUMNS, StoreCounts, counts, unread_events
+from .store import reprocess_failed
 
 __all__ = [
+    "UNREAD_COLUMNS",
     "Settings",
     "StoreCounts",
     "counts",
@@ -18,5 +20,6 @@ __all__ = [
     "reprocess_failed",
     "to_cents",
     "to_e164",
+    "unread_events",
     "upgrade",
 ]

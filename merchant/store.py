@@ -1,4 +1,4 @@
-"""Writes of what K2 told us (idempotent: unique keys and insert-or-ignore) and the reads pages need."""
+"""Writes of what K2 told us: idempotent (unique keys and insert-or-ignore), a batch per transaction."""
 from __future__ import annotations
 
 import json
@@ -39,7 +39,7 @@ from .tables import (
 )
 
 __all__ = [
-    "Delivered", "StoreCounts", "counts", "is_transient", "record_deliveries", "reprocess_failed", "write_batch",
+    "Delivered", "is_transient", "record_deliveries", "reprocess_failed", "write_batch",
 ]
 
 log = logging.getLogger(__name__)
@@ -302,23 +302,3 @@ def _remap(event_id: str, kind: str, received_at: datetime, payload: str) -> Del
     except json.JSONDecodeError as err:
         return Delivered(event_id, kind, received_at, payload, Mapped(outcome=OUTCOME_FAILED, error=str(err)))
     return Delivered(event_id, kind, received_at, payload, map_event(body, event_id=event_id, received_at=received_at))
-
-
-@dataclass(frozen=True, slots=True)
-class StoreCounts:
-    """Row counts for a status line: payments received, deliveries stored, deliveries that failed to map."""
-
-    transactions: int
-    webhook_events: int
-    failed_events: int
-
-
-def counts(engine: Engine) -> StoreCounts:
-    """How much is stored; cheap enough for a page header."""
-    with engine.connect() as connection:
-        transactions = connection.execute(select(func.count()).select_from(_TRANSACTIONS)).scalar_one()
-        events = connection.execute(select(func.count()).select_from(_EVENTS)).scalar_one()
-        failed = connection.execute(
-            select(func.count()).select_from(_EVENTS).where(_EVENTS.c.outcome == OUTCOME_FAILED)
-        ).scalar_one()
-    return StoreCounts(transactions, events, failed)

@@ -41,10 +41,17 @@ def test_entry_page_counts_what_is_stored_and_flags_failed_deliveries(database_u
     with engine.begin() as connection:
         record_deliveries(connection, [delivered(buygoods(n)) for n in range(3)])
         record_deliveries(connection, [delivered(json.dumps({"no": "shape"}).encode())])
+        record_deliveries(connection, [delivered(json.dumps(
+            {"topic": "loyalty_points_awarded", "id": "evt-loyal", "created_at": "2026-11-20T10:00:00+03:00",
+             "event": {"type": "Loyalty", "resource": {"points": 12}}}).encode())])
     engine.dispose()
     page = run_page()
-    assert [metric.value for metric in page.metric] == ["3", "4"]
+    assert [metric.value for metric in page.metric] == ["3", "5"]
     assert "1 stored deliveries could not be read" in page.error[0].value
+    assert page.expander[0].label == "2 deliveries kept that are not in the payment tables"
+    shown = page.dataframe[0].value
+    assert set(shown["kind"]) == {"loyalty_points_awarded", "unknown"}
+    assert str(shown["received_at"].dt.tz) == "Africa/Nairobi"
 
 
 def test_entry_page_with_credentials_has_no_demo_banner(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
