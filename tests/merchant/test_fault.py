@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,18 +12,13 @@ import httpx
 import pytest
 
 from k2.webhooks import sign
+from tests.servers import free_port
 
 from .conftest import KEY, buygoods, count, rows
 
 ROOT = Path(__file__).resolve().parents[2]
 TOTAL = 600
 KILL_AFTER = 150
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_receiver(database_url: str, port: int, *, workers: int = 1) -> subprocess.Popen[bytes]:

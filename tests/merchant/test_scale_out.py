@@ -7,7 +7,9 @@ import signal
 import pytest
 
 from .conftest import buygoods, count
-from .test_fault import free_port, start_receiver, stream
+from tests.servers import free_port
+
+from .test_fault import start_receiver, stream
 
 DISTINCT = 300
 

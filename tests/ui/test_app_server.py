@@ -10,7 +10,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.ui.server import running_app
+from tests.servers import running_app
 
 
 @pytest.fixture

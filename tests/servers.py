@@ -1,4 +1,4 @@
-"""Start the real app server (`streamlit run app.py`) on a free loopback port, as a user would."""
+"""Real servers for tests: a free loopback port, and the app itself (`streamlit run app.py`) as a user starts it."""
 from __future__ import annotations
 
 import os
@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 60.0
 
 
