@@ -1,4 +1,4 @@
-# Sourced by .ci/run: starts Debian's PostgreSQL on loopback and exports TEST_POSTGRES_URL.
+# Sourced by .ci/test: starts Debian's PostgreSQL on loopback and exports TEST_POSTGRES_URL.
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 pg_dir=/tmp/k2-merchant-pg
 pg_port=${TEST_POSTGRES_PORT:-55432}

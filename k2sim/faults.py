@@ -69,6 +69,8 @@ class Faults:
         path = spec.get("path") or "/"
         if not isinstance(path, str) or not path.startswith("/"):
             raise Invalid("path", "must be a path prefix starting with /")
+        if kind in DELIVERY_FAULTS and path != "/":
+            raise Invalid("path", f"applies to request faults only; {kind} acts on the next delivery")
         fault = Fault(next(self._ids), kind, uses, path, status, int(_non_negative(spec, "ms", 0)),
                       _non_negative(spec, "seconds", 30.0))
         with self._lock:

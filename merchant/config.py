@@ -24,7 +24,7 @@ class Settings:
     k2_api_key: str = field(default="", repr=False)
     k2_till_number: str = ""
     public_base_url: str = ""
-    database_url: str = f"sqlite:///{_DEFAULT_DATABASE}"
+    database_url: str = field(default=f"sqlite:///{_DEFAULT_DATABASE}", repr=False)  # may hold a password
 
     @property
     def demo_mode(self) -> bool:

@@ -28,7 +28,7 @@ def make_engine(url: str, *, lock_timeout: float = 5.0) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database, lock_timeout)
-    engine = create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8, hide_parameters=True)
     milliseconds = int(lock_timeout * 1000)
 
     @event.listens_for(engine, "connect")
@@ -43,7 +43,9 @@ def make_engine(url: str, *, lock_timeout: float = 5.0) -> Engine:
 def _sqlite_engine(url: str, database: str | None, lock_timeout: float) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": lock_timeout})
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": lock_timeout}, hide_parameters=True
+    )
     milliseconds = int(lock_timeout * 1000)
 
     @event.listens_for(engine, "connect")

@@ -15,7 +15,6 @@ from sqlalchemy import (
     Engine,
     Table,
     bindparam,
-    func,
     select,
     update,
 )

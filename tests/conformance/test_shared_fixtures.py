@@ -13,6 +13,8 @@ from k2.webhooks import parse, verify_signature
 
 from tests.conftest import SHARED_FIXTURES
 
+if not SHARED_FIXTURES.is_dir():
+    pytest.fail(f"{SHARED_FIXTURES} is missing: conformance reads Kopo Kopo's fixtures there", pytrace=False)
 SIGNATURES = json.loads((SHARED_FIXTURES / "webhooks" / "signatures.json").read_text())
 CASES = SIGNATURES["cases"]
 

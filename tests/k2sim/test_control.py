@@ -136,6 +136,7 @@ class TestRequestFaults:
         ({"type": "drop", "count": -1}, "count"), ({"type": "drop", "count": 1.5}, "count"),
         ({"type": "latency", "ms": "soon"}, "ms"), ({"type": "timeout", "seconds": -1}, "seconds"),
         ({"type": "timeout", "seconds": True}, "seconds"), ({"type": "error", "path": "api/v1"}, "path"),
+        ({"type": "duplicate", "path": "/api/v1/"}, "path"),
     ])
     def test_bad_fault_specs_are_422(self, api: Api, spec: dict[str, object], field: str) -> None:
         response = api.client.post("/sim/faults", json=spec)

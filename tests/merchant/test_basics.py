@@ -29,8 +29,9 @@ class TestSettings:
         assert load_settings({"DATABASE_URL": "  "}, tmp_path / "none.toml").database_url == Settings().database_url
 
     def test_settings_repr_hides_secrets(self) -> None:
-        text = repr(Settings(k2_client_id="cid-123", k2_client_secret="sec-456", k2_api_key="key-789"))
-        assert "cid-123" not in text and "sec-456" not in text and "key-789" not in text
+        text = repr(Settings(k2_client_id="cid-123", k2_client_secret="sec-456", k2_api_key="key-789",
+                             database_url="postgresql+psycopg://merchant:pw-000@db/merchant"))
+        assert "cid-123" not in text and "sec-456" not in text and "key-789" not in text and "pw-000" not in text
 
 
 class TestMoney:

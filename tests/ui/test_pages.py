@@ -58,3 +58,13 @@ def test_entry_page_with_credentials_has_no_demo_banner(database_url: str, monke
     monkeypatch.setenv("K2_CLIENT_ID", "id")
     monkeypatch.setenv("K2_CLIENT_SECRET", "secret")
     assert not run_page().warning
+
+
+def test_entry_page_says_plainly_when_the_database_cannot_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "merchant.db").mkdir()  # a folder where the database file should be
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'merchant.db'}")
+    page = run_page()
+    assert "cannot be read right now" in page.error[0].value
+    assert "merchant.db" not in page.error[0].value and not page.metric
