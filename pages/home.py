@@ -1,0 +1,26 @@
+"""Home: did the money come in? What K2 has delivered, and anything kept that is not in the tables yet."""
+from __future__ import annotations
+
+import streamlit as st
+
+from merchant import counts, unread_events
+from ui import database, fail, nairobi_time
+
+st.header("Today at a glance")
+try:
+    engine = database()
+    stored = counts(engine)
+except Exception:  # shown plainly, logged in full
+    fail("The payments database cannot be read right now.")
+
+received, deliveries = st.columns(2)
+received.metric("Payments received", f"{stored.transactions:,}")
+deliveries.metric("K2 deliveries stored", f"{stored.webhook_events:,}")
+if stored.failed_events:
+    st.error(f"{stored.failed_events:,} stored deliveries could not be read; they are kept for reprocessing.")
+if stored.failed_events or stored.unmapped_events:
+    unread = stored.failed_events + stored.unmapped_events
+    with st.expander(f"{unread:,} deliveries kept that are not in the payment tables", key="home_unread"):
+        newest = unread_events(engine)
+        newest["received_at"] = nairobi_time(newest["received_at"])
+        st.dataframe(newest, hide_index=True, key="home_unread_table")

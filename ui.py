@@ -1,0 +1,44 @@
+"""What the entry point and every page share: settings, the one database engine, and Nairobi display time."""
+from __future__ import annotations
+
+import logging
+from typing import NoReturn
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from merchant import Settings, load_settings, open_database
+
+__all__ = ["DISPLAY_TIMEZONE", "database", "fail", "nairobi_time", "settings"]
+
+DISPLAY_TIMEZONE = "Africa/Nairobi"  # stored in UTC, shown in the merchant's own time
+
+log = logging.getLogger("pages")
+
+
+def settings() -> Settings:
+    """The current settings (environment over `.streamlit/secrets.toml`)."""
+    return load_settings()
+
+
+@st.cache_resource
+def _engine(url: str) -> Engine:
+    return open_database(url)
+
+
+def database() -> Engine:
+    """One engine per database per server process, its schema brought up to date once."""
+    return _engine(settings().database_url)
+
+
+def nairobi_time(moments: pd.Series) -> pd.Series:
+    """UTC timestamps as the merchant reads them."""
+    return moments.dt.tz_convert(DISPLAY_TIMEZONE)
+
+
+def fail(what: str) -> NoReturn:
+    """Log the detail, show a plain message (never the detail: it may name the database), stop the page."""
+    log.exception("page failed: %s", what)
+    st.error(f"{what} Try again in a minute; if it persists, check the server log.")
+    st.stop()
