@@ -14,6 +14,7 @@ if settings().demo_mode:
 page = st.navigation(
     [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/money_in.py", title="Money in", icon=":material/payments:"),
     ]
 )
 page.run()
