@@ -6,13 +6,14 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
 
 import httpx
 import streamlit as st
 from streamlit import config as streamlit_config
 
 from merchant import counts
-from merchant.config import Settings, load_settings
+from merchant.config import Settings, load_settings, use_settings
 from merchant.subscriptions import subscribe_webhooks
 from merchant.webhooks import WEBHOOK_PATH, WebhookReceiver
 
@@ -23,14 +24,25 @@ DEMO_HISTORY = 300  # simulated payments over the last 30 days, so a fresh demo 
 
 
 def _start_demo_k2(settings: Settings, stack: AsyncExitStack) -> tuple[Settings, str]:
-    """Demo mode: an emulator on loopback whose credentials and signing key the app then uses."""
+    """Demo mode: an emulator on loopback whose credentials and signing key the app then uses.
+
+    Pages see the same settings through `use_settings` (they never see this lifespan): the emulator's till,
+    and this server's loopback address as `public_base_url`, where the emulator posts result callbacks."""
     from k2sim import SimConfig, start_in_thread
 
     sim = start_in_thread(SimConfig(till_number=settings.k2_till_number or "K000000"))
     stack.callback(sim.stop)
-    demo = settings.with_k2(
-        base_url=sim.base_url, client_id=sim.client_id, client_secret=sim.client_secret, api_key=sim.api_key
+    port = streamlit_config.get_option("server.port")
+    demo = replace(
+        settings.with_k2(
+            base_url=sim.base_url, client_id=sim.client_id, client_secret=sim.client_secret, api_key=sim.api_key
+        ),
+        k2_till_number=sim.config.till_number,
+        public_base_url=f"http://127.0.0.1:{port}",
+        emulated=True,
     )
+    use_settings(demo)
+    stack.callback(use_settings, None)
     return demo, sim.base_url
 
 

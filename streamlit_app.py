@@ -15,6 +15,7 @@ page = st.navigation(
     [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("pages/money_in.py", title="Money in", icon=":material/payments:"),
+        st.Page("pages/ask_to_pay.py", title="Ask to pay", icon=":material/phone_iphone:"),
     ]
 )
 page.run()

@@ -8,9 +8,10 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from merchant import Settings, load_settings, open_database
+from merchant import Settings, load_settings, open_client, open_database
+from merchant.payment_requests import K2Client
 
-__all__ = ["DISPLAY_TIMEZONE", "database", "fail", "nairobi_time", "settings"]
+__all__ = ["DISPLAY_TIMEZONE", "database", "fail", "k2_client", "nairobi_time", "settings"]
 
 DISPLAY_TIMEZONE = "Africa/Nairobi"  # stored in UTC, shown in the merchant's own time
 
@@ -30,6 +31,20 @@ def _engine(url: str) -> Engine:
 def database() -> Engine:
     """One engine per database per server process, its schema brought up to date once."""
     return _engine(settings().database_url)
+
+
+def _k2_identity(current: Settings) -> tuple[str, str, str, str]:
+    return current.k2_base_url, current.k2_client_id, current.k2_client_secret, current.k2_api_key
+
+
+@st.cache_resource(show_spinner=False, max_entries=4, hash_funcs={Settings: _k2_identity})
+def _k2_client(current: Settings) -> K2Client:
+    return open_client(current)
+
+
+def k2_client() -> K2Client:
+    """One K2 client (connection pool and token) per K2 account per server process."""
+    return _k2_client(settings())
 
 
 def nairobi_time(moments: pd.Series) -> pd.Series:

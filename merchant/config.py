@@ -6,8 +6,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-__all__ = ["PROJECT_ROOT", "SECRETS_PATH", "Settings", "load_settings"]
+__all__ = ["PROJECT_ROOT", "SECRETS_PATH", "Settings", "load_settings", "use_settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SECRETS_PATH = PROJECT_ROOT / ".streamlit" / "secrets.toml"
@@ -25,11 +26,12 @@ class Settings:
     k2_till_number: str = ""
     public_base_url: str = ""
     database_url: str = field(default=f"sqlite:///{_DEFAULT_DATABASE}", repr=False)  # may hold a password
+    emulated: bool = False  # K2 is the embedded emulator (demo mode), though its credentials are filled in
 
     @property
     def demo_mode(self) -> bool:
-        """No client credentials: run against the embedded emulator, where no real money moves."""
-        return not (self.k2_client_id and self.k2_client_secret)
+        """No client credentials, or the emulator's: run against it, where no real money moves."""
+        return self.emulated or not (self.k2_client_id and self.k2_client_secret)
 
     def with_k2(self, *, base_url: str, client_id: str, client_secret: str, api_key: str) -> Settings:
         """A copy pointed at another K2 (the demo emulator), keeping the database and till."""
@@ -49,11 +51,28 @@ _NAMES = {
 }
 
 
+_override: Settings | None = None
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Make `load_settings()` answer `settings` in this whole process; `None` reads the environment again.
+
+    Demo mode's emulator, its URL, credentials and signing key, and the loopback address its callbacks reach
+    exist only once the server's lifespan (`app.py`) has started it; pages run in the same process but never
+    see the lifespan, so it hands them over here. A test that sets it resets it with `use_settings(None)`."""
+    global _override
+    _override = settings
+
+
 def load_settings(environ: Mapping[str, str] | None = None, secrets_path: Path = SECRETS_PATH) -> Settings:
-    """Environment first, then `[k2]` in the secrets file, then defaults; blank values count as unset."""
+    """Environment first, then `[k2]` in the secrets file, then defaults; blank values count as unset.
+
+    Called with no arguments, it answers what `use_settings` handed over, if anything (demo mode)."""
+    if environ is None and secrets_path == SECRETS_PATH and _override is not None:
+        return _override
     env = os.environ if environ is None else environ
     table = _secrets_table(secrets_path)
-    values: dict[str, str] = {}
+    values: dict[str, Any] = {}
     for name, attribute in _NAMES.items():
         value = env.get(name) or str(table.get(name) or "")
         if value.strip():

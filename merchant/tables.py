@@ -144,13 +144,19 @@ class _Outcome(SQLModel):
 
 
 class IncomingPaymentRequest(_Outcome, table=True):
-    """An STK push we asked a customer to pay."""
+    """An STK push we asked a customer to pay; the last four columns are ours, set when our request is written
+    (null on rows a callback created) and never touched by a result."""
 
     __tablename__ = "incoming_payments"
 
     phone_number: str | None = None
     till_number: str | None = None
     mpesa_reference: str | None = None
+    requested_at: datetime | None = _utc(nullable=True)
+    # what we asked for: a Failed result writes null to amount_cents (K2 reports no resource, so no amount)
+    requested_cents: int | None = Field(default=None, sa_type=BigInteger)
+    first_name: str | None = None
+    note: str | None = Field(default=None, sa_type=Text)
 
 
 class _Disbursed(_Outcome):
