@@ -310,8 +310,6 @@ def _map_result(document: StatusDocument, event_id: str, received_at: datetime, 
         "metadata_json": json.dumps(document.metadata, sort_keys=True) if document.metadata else None,
         "result_event_id": event_id,
         "updated_at": received_at,
-        "amount_cents": None,
-        "currency": None,
     }
     if isinstance(document, IncomingPayment):
         resource = document.resource

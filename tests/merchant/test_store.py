@@ -65,6 +65,14 @@ class TestResults:
         assert row.status == "Success" and row.phone_number == "+254712345678"
         assert count(database, "transactions", "reference = 'QSTK1'") == 1
 
+    def test_record_failure_keeps_the_amount_our_request_wrote(self, database) -> None:
+        with database.begin() as connection:
+            connection.execute(sa.text("INSERT INTO incoming_payments (request_ref, status, amount_cents, currency) "
+                                       "VALUES ('ord-18', 'Pending', 2500, 'KES')"))
+        record(database, stk("Failed", k2_id="ip-10", metadata={REQUEST_REF_KEY: "ord-18"}))
+        (row,) = rows(database, "SELECT * FROM incoming_payments")
+        assert (row.status, row.amount_cents, row.currency) == ("Failed", 2500, "KES")
+
     def test_record_result_attaches_to_our_request_by_metadata(self, database) -> None:
         with database.begin() as connection:
             connection.execute(sa.text("INSERT INTO incoming_payments (request_ref, status) VALUES ('ord-17', 'Sent')"))
