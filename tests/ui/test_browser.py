@@ -43,3 +43,25 @@ def test_demo_mode_page_shows_banner_and_received_payments(browser: Browser, tmp
             page.wait_for_timeout(1_000)
         assert int(re.sub(r"\D", "", value.inner_text())) > 0
         page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
+
+
+@pytest.mark.slow
+def test_owner_asks_a_customer_to_pay_and_sees_it_paid_then_counted(browser: Browser, tmp_path: Path) -> None:
+    """Browser → page → k2 client → the embedded emulator → signed callback → the app's route → the live table."""
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}"}
+    with running_app(env, tmp_path / "app.log") as base:
+        page = browser.new_page()
+        page.goto(f"{base}/ask_to_pay")
+        page.get_by_label("Customer's phone number").fill("0712 345 678")
+        page.get_by_label("Amount (KES)").fill("150")
+        page.get_by_label("Note for yourself (optional)").fill("2 kg sugar")
+        page.get_by_role("button", name="Send M-Pesa prompt").click()
+        expect(page.get_by_text("M-Pesa prompt sent to")).to_be_visible(timeout=30_000)
+        recent = page.get_by_test_id("stDataFrame")
+        expect(recent).to_contain_text("Paid", timeout=30_000)
+        expect(recent).to_contain_text("2 kg sugar")
+
+        page.get_by_role("link", name="Money in").click()
+        expect(page.get_by_role("heading", name="Money in")).to_be_visible(timeout=30_000)
+        expect(page.get_by_test_id("stMetric").filter(has_text="Total received (KES)")).to_be_visible()
+        page.screenshot(path=str(tmp_path / "money_in.png"), full_page=True)
