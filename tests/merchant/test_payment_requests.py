@@ -31,14 +31,6 @@ pytestmark = pytest.mark.slow
 STK_PATH = "/api/v1/incoming_payments"
 
 
-@pytest.fixture(autouse=True)
-def no_settings_override() -> Iterator[None]:
-    """`use_settings` is process-wide: every test starts and ends without an override."""
-    use_settings(None)
-    yield
-    use_settings(None)
-
-
 @pytest.fixture
 def start_sim() -> Iterator[Callable[..., RunningSim]]:
     running: list[RunningSim] = []

@@ -1,23 +1,14 @@
 """The "Ask a customer to pay" page under AppTest, against a live k2sim and a temporary SQLite file."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from k2sim import RunningSim
-from merchant.config import use_settings
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def no_settings_override() -> Iterator[None]:
-    use_settings(None)
-    yield
-    use_settings(None)
 
 
 @pytest.fixture
