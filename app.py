@@ -11,6 +11,7 @@ from dataclasses import replace
 import httpx
 import streamlit as st
 from streamlit import config as streamlit_config
+from streamlit.runtime.pages_manager import PagesManager
 
 from merchant import counts
 from merchant.config import Settings, load_settings, use_settings
@@ -71,5 +72,10 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
             threading.Thread(target=_connect_demo, args=(settings, sim_url, seed), daemon=True).start()
         yield
 
+
+# streamlit_app.py navigates with st.navigation over pages/. Streamlit learns that only when the entry script first
+# runs; until then it treats pages/ as legacy auto-discovered pages, so a first visitor arriving at /money_in would
+# get that page run alone, without the frame and its demo banner. Say it up front.
+PagesManager.uses_pages_directory = False
 
 app = st.App("streamlit_app.py", routes=receiver.routes, lifespan=lifespan)

@@ -51,12 +51,14 @@ def test_owner_asks_a_customer_to_pay_and_sees_it_paid_then_counted(browser: Bro
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}"}
     with running_app(env, tmp_path / "app.log") as base:
         page = browser.new_page()
-        page.goto(f"{base}/ask_to_pay")
+        page.goto(f"{base}/ask_to_pay")  # the first visit to a fresh server, straight to a page: still in its frame
+        expect(page.get_by_text("No real money moves")).to_be_visible(timeout=30_000)
         page.get_by_label("Customer's phone number").fill("0712 345 678")
         page.get_by_label("Amount (KES)").fill("150")
         page.get_by_label("Note for yourself (optional)").fill("2 kg sugar")
         page.get_by_role("button", name="Send M-Pesa prompt").click()
-        expect(page.get_by_text("M-Pesa prompt sent to")).to_be_visible(timeout=30_000)
+        # the emulator's callback may beat K2's answer to our POST: either way the owner is told
+        expect(page.get_by_text(re.compile(r"M-Pesa prompt sent to|paid KES 150"))).to_be_visible(timeout=30_000)
         recent = page.get_by_test_id("stDataFrame")
         expect(recent).to_contain_text("Paid", timeout=30_000)
         expect(recent).to_contain_text("2 kg sugar")
