@@ -9,11 +9,10 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from merchant import Settings, load_settings, open_client, open_database
+from merchant.analytics import BUSINESS_TIMEZONE
 from merchant.payment_requests import K2Client
 
-__all__ = ["DISPLAY_TIMEZONE", "database", "fail", "k2_client", "nairobi_time", "settings"]
-
-DISPLAY_TIMEZONE = "Africa/Nairobi"  # stored in UTC, shown in the merchant's own time
+__all__ = ["database", "fail", "k2_client", "nairobi_time", "settings"]
 
 log = logging.getLogger("pages")
 
@@ -48,8 +47,8 @@ def k2_client() -> K2Client:
 
 
 def nairobi_time(moments: pd.Series) -> pd.Series:
-    """UTC timestamps as the merchant reads them."""
-    return moments.dt.tz_convert(DISPLAY_TIMEZONE)
+    """UTC timestamps as the merchant reads them: stored in UTC, shown in Nairobi's time, the analytics' days."""
+    return moments.dt.tz_convert(BUSINESS_TIMEZONE)
 
 
 def fail(what: str) -> NoReturn:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 import pandas as pd
-from sqlalchemy import Engine, Row, Table, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, Table, func, insert, select, update
 
 from k2 import (
     APIConnectionError,
@@ -110,6 +111,7 @@ def request_payment(
     cents = to_cents(params.amount)
     now = _now()
     with engine.begin() as connection:
+        _refuse_repeat(connection, params, cents, now)
         connection.execute(
             insert(_TABLE).values(
                 request_ref=request_ref,
@@ -161,8 +163,8 @@ def _checked(
     """The request as K2 will get it, checked by the same rules `k2` applies; problems become `InputError`."""
     if isinstance(amount, str):
         text = amount.replace(",", "").strip()
-        try:
-            amount = Decimal(text.removeprefix("KES").strip())
+        try:  # "KES 250", "Ksh 250" and "250" all mean 250 shillings
+            amount = Decimal(text.upper().removeprefix("KES").removeprefix("KSH").strip())
         except InvalidOperation:
             raise InputError("amount", f"Amount: {text!r} is not a number of shillings (e.g. 250 or 99.50).") from None
     if isinstance(amount, Decimal) and amount.is_finite() and amount > MAX_AMOUNT:
@@ -186,6 +188,27 @@ def _checked(
         if field in _SETTINGS:
             raise InputError(_SETTINGS[field], f"{_SETTINGS[field]}: {detail}") from None
         raise InputError(field, f"{_LABELS.get(field, field)}: {detail}") from None
+
+
+def _refuse_repeat(connection: Connection, params: IncomingPaymentParams, cents: int, now: datetime) -> None:
+    """`InputError` if this customer already has an unsettled prompt for this amount from the last two minutes.
+
+    A double click, or a second tab, would otherwise send a second prompt: the customer could pay twice."""
+    earlier = connection.execute(
+        select(_TABLE.c.id).where(
+            _TABLE.c.till_number == params.till_number,
+            _TABLE.c.phone_number == params.phone_number,
+            _TABLE.c.requested_cents == cents,
+            _TABLE.c.status.in_((REQUESTED, PENDING, UNKNOWN)),
+            _TABLE.c.requested_at > now - NO_ANSWER_AFTER,
+        ).limit(1)
+    ).first()
+    if earlier is not None:
+        raise InputError(
+            "phone_number",
+            f"Phone number: {params.phone_number} was just asked for KES {from_cents(cents):,} and has not "
+            "answered yet; wait for that request (at most two minutes) before asking again.",
+        )
 
 
 def _accepted(engine: Engine, request_ref: str, location: str) -> None:
@@ -215,8 +238,9 @@ def refresh_pending(
 
     A status answer is the same document the callback carries and is stored like one (same key in
     `webhook_events`, same result and money-in rows), so a callback that still comes is a duplicate.
-    Requests older than a day are left alone: K2 settles an STK push within minutes, so one still pending is
-    not going to change, and asking again every few seconds would only load K2."""
+    A request K2 still calls pending is asked about again only after another `older_than` (its `updated_at` is
+    moved on), however many pages are open. Requests older than a day are left alone: K2 settles an STK push
+    within minutes, so one still pending is not going to change."""
     now = _now()
     with engine.connect() as connection:
         locations = connection.execute(
@@ -225,11 +249,13 @@ def refresh_pending(
                 _TABLE.c.status == PENDING,
                 _TABLE.c.location.is_not(None),
                 _TABLE.c.updated_at < now - older_than,
-                _TABLE.c.updated_at > now - _GIVE_UP_AFTER,
+                func.coalesce(_TABLE.c.requested_at, _TABLE.c.updated_at) > now - _GIVE_UP_AFTER,
             )
             .order_by(_TABLE.c.updated_at)
             .limit(limit)
         ).scalars().all()
+    if locations:
+        _asked(engine, locations, now)
     settled: list[Delivered] = []
     for location in locations:
         try:  # the body as K2 sent it (what `webhook_events.payload` keeps), through the client's retries
@@ -247,6 +273,16 @@ def refresh_pending(
     if settled:
         write_batch(engine, settled)
     return len(settled)
+
+
+def _asked(engine: Engine, locations: Sequence[str], now: datetime) -> None:
+    """Note that these pending requests were asked about now; a callback that settled one meanwhile is kept."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(_TABLE)
+            .where(_TABLE.c.location.in_(list(locations)), _TABLE.c.status == PENDING)
+            .values(updated_at=now)
+        )
 
 
 def shown_status(status: str | None, errors: str | None, age: timedelta) -> tuple[str, str | None]:
@@ -340,4 +376,4 @@ def _collection(client: K2Client) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -7,9 +7,11 @@ from merchant import counts, unread_events
 from ui import database, fail, nairobi_time
 
 st.header("Today at a glance")
-try:
+try:  # every read up front: a failure below would put the raw error (maybe the database URL) on the page
     engine = database()
     stored = counts(engine)
+    unread = stored.failed_events + stored.unmapped_events
+    newest = unread_events(engine) if unread else None
 except Exception:  # shown plainly, logged in full
     fail("The payments database cannot be read right now.")
 
@@ -18,9 +20,7 @@ received.metric("Payments received", f"{stored.transactions:,}")
 deliveries.metric("K2 deliveries stored", f"{stored.webhook_events:,}")
 if stored.failed_events:
     st.error(f"{stored.failed_events:,} stored deliveries could not be read; they are kept for reprocessing.")
-if stored.failed_events or stored.unmapped_events:
-    unread = stored.failed_events + stored.unmapped_events
+if newest is not None:
     with st.expander(f"{unread:,} deliveries kept that are not in the payment tables", key="home_unread"):
-        newest = unread_events(engine)
         newest["received_at"] = nairobi_time(newest["received_at"])
         st.dataframe(newest, hide_index=True, key="home_unread_table")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -175,6 +175,66 @@ def test_timed_out_request_is_unknown_until_its_callback_settles_it_and_is_sent_
     assert row.k2_id and row.location
     assert count(store, "transactions") == 1
     assert len(stk_posts(sim)) == 1  # the money was asked for exactly once
+
+
+class CallbackFirst:
+    """Our client, but K2's callback is delivered and stored before `create` returns (a fast customer)."""
+
+    def __init__(self, client: K2Client, sim: RunningSim) -> None:
+        self.client, self.sim = client, sim
+
+    @property
+    def incoming_payments(self) -> CallbackFirst:
+        return self
+
+    def create(self, **params: object) -> str:
+        location = self.client.incoming_payments.create(**params)
+        settle(self.sim)
+        return location
+
+
+def test_callback_that_beats_our_answer_is_not_overwritten_by_our_update(
+    sim: RunningSim, receiver: Receiver, store: sa.Engine, database_url: str
+) -> None:
+    with client_for(sim) as client:
+        sent = request_payment(store, CallbackFirst(client, sim), settings_for(sim, receiver, database_url),  # type: ignore[arg-type]
+                               phone_number="0712345678", amount="300")
+    assert (sent.status, sent.shown_status) == ("Success", "Paid")
+    row = only_request(store)
+    assert row.status == "Success" and row.k2_id and row.location and row.mpesa_reference
+    assert count(store, "transactions") == 1
+
+
+def test_asking_again_while_the_first_prompt_is_unsettled_is_refused_and_not_sent(
+    sim: RunningSim, receiver: Receiver, store: sa.Engine, database_url: str
+) -> None:
+    settings = settings_for(sim, receiver, database_url)
+    with client_for(sim) as client:
+        first = request_payment(store, client, settings, phone_number="0712345003", amount="75")  # no answer yet
+        assert first.status == PENDING
+        with pytest.raises(InputError) as raised:  # a double click on Send
+            request_payment(store, client, settings, phone_number="0712 345 003", amount="KES 75.00")
+        assert raised.value.field == "phone_number" and "wait for that request" in raised.value.message
+        assert len(stk_posts(sim)) == 1
+        request_payment(store, client, settings, phone_number="0712345003", amount="80")  # another amount is asked
+    assert len(stk_posts(sim)) == 2 and count(store, "incoming_payments") == 2
+
+
+def test_request_still_pending_at_k2_is_not_asked_about_again_until_it_is_late_again(
+    start_sim: Callable[..., RunningSim], receiver: Receiver, store: sa.Engine, database_url: str
+) -> None:
+    sim = start_sim(callback_delay_s=30)  # K2 keeps it pending for the whole test
+    with client_for(sim) as client:
+        request_payment(store, client, settings_for(sim, receiver, database_url), phone_number="0712345678",
+                        amount="60")
+        with store.begin() as connection:  # no news for a minute: late
+            connection.execute(sa.text("UPDATE incoming_payments SET updated_at = :then"),
+                               {"then": datetime.now(UTC) - timedelta(minutes=1)})
+        assert refresh_pending(store, client) == 0  # asked: still pending
+        assert refresh_pending(store, client) == 0  # asked a moment ago: not again
+    gets = httpx.get(f"{sim.base_url}/sim/requests", timeout=10).json()
+    assert [r["method"] for r in gets if r["method"] == "GET" and STK_PATH in r["path"]] == ["GET"]
+    assert only_request(store).status == PENDING
 
 
 @pytest.mark.parametrize(("status", "stored"), [(429, REJECTED), (503, UNKNOWN)])

@@ -63,3 +63,12 @@ def test_without_k2_credentials_the_page_says_what_it_needs(tmp_path: Path, monk
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'merchant.db'}")
     page = open_page()
     assert "needs K2" in page.info[0].value and not page.text_input
+
+
+def test_a_second_click_on_send_does_not_ask_the_customer_twice(k2_env: RunningSim) -> None:
+    page = ask(open_page(), "0712 345 678", "500")
+    assert page.success and not page.error
+    page.button(key="ask_to_pay_send").click()  # the form keeps its values: the same request again
+    page.run()
+    assert "wait for that request" in page.error[0].value and not page.success
+    assert len(page.dataframe[0].value) == 1
