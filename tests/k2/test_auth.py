@@ -20,6 +20,23 @@ STK = "/api/v1/incoming_payments/abc-123"
 PENDING = {"status": "Pending", "event": {"type": "Incoming Payment Request", "resource": None, "errors": None}}
 
 
+def statuses_from_fifty_threads_at_once(client: K2Client) -> list[str]:
+    """Fifty threads released together, each asking for the same STK status; their answers."""
+    barrier = threading.Barrier(50)
+    results: list[str] = []
+
+    def worker() -> None:
+        barrier.wait(timeout=10)
+        results.append(client.incoming_payments.get(STK).status)
+
+    threads = [threading.Thread(target=worker) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    return results
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -161,18 +178,7 @@ class TestSingleFlight:
         client._tokens.get = counting_get  # type: ignore[method-assign]
         fake.token_replies = [slow_token]
         fake.route("GET", STK, document("incoming_payment", PENDING))
-        results: list[str] = []
-        barrier = threading.Barrier(50)
-
-        def worker() -> None:
-            barrier.wait(timeout=10)
-            results.append(client.incoming_payments.get(STK).status)
-
-        threads = [threading.Thread(target=worker) for _ in range(50)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=20)
+        results = statuses_from_fifty_threads_at_once(client)
         assert fetch_saw_all_fifty == [True]
         assert results == ["Pending"] * 50
         assert len(fake.sent("POST", "/oauth/token")) == 1
@@ -196,19 +202,7 @@ class TestSingleFlight:
 
         client._tokens.get()  # token-1 is cached, and K2 will refuse it from now on
         fake.route("GET", STK, refuse_token_1)
-        barrier = threading.Barrier(50)
-        results: list[str] = []
-
-        def worker() -> None:
-            barrier.wait(timeout=10)
-            results.append(client.incoming_payments.get(STK).status)
-
-        threads = [threading.Thread(target=worker) for _ in range(50)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=20)
-        assert results == ["Pending"] * 50
+        assert statuses_from_fifty_threads_at_once(client) == ["Pending"] * 50
         assert fake.tokens_issued == 2
         assert len(fake.sent("GET", STK)) == 100
 
