@@ -1,7 +1,9 @@
 """The launcher (`streamlit run app.py`): the UI script, the K2 webhook route, and a lifespan that starts the
-ingestion thread (and, in demo mode, the embedded K2 emulator) at server start, before any browser opens."""
+process's runtime (ingestion, the outbox worker and, in demo mode, the embedded K2 emulator) at server start,
+before any browser opens."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -13,10 +15,10 @@ import streamlit as st
 from streamlit import config as streamlit_config
 from streamlit.runtime.pages_manager import PagesManager
 
-from merchant import counts
-from merchant.config import Settings, load_settings, use_settings
+from merchant.config import Settings, load_settings
+from merchant.inbox import WEBHOOK_PATH, WebhookReceiver, counts
+from merchant.runtime import Runtime
 from merchant.subscriptions import subscribe_webhooks
-from merchant.webhooks import WEBHOOK_PATH, WebhookReceiver
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +27,8 @@ DEMO_HISTORY = 300  # simulated payments over the last 30 days, so a fresh demo 
 
 
 def _start_demo_k2(settings: Settings, stack: AsyncExitStack) -> tuple[Settings, str]:
-    """Demo mode: an emulator on loopback whose credentials and signing key the app then uses.
-
-    Pages see the same settings through `use_settings` (they never see this lifespan): the emulator's till,
-    and this server's loopback address as `public_base_url`, where the emulator posts result callbacks."""
+    """Demo mode: an emulator on loopback whose credentials and signing key the runtime then uses, with this
+    server's loopback address as `public_base_url`, where the emulator posts result callbacks."""
     from k2sim import SimConfig, start_in_thread
 
     sim = start_in_thread(SimConfig(till_number=settings.k2_till_number or "K000000"))
@@ -42,16 +42,14 @@ def _start_demo_k2(settings: Settings, stack: AsyncExitStack) -> tuple[Settings,
         public_base_url=f"http://127.0.0.1:{port}",
         emulated=True,
     )
-    use_settings(demo)
-    stack.callback(use_settings, None)
     return demo, sim.base_url
 
 
-def _connect_demo(settings: Settings, sim_url: str, seed: bool) -> None:
+def _connect_demo(runtime: Runtime, sim_url: str, seed: bool) -> None:
     """Subscribe our route to every event, then (first start only) have the emulator send a month of history."""
     try:
-        port = streamlit_config.get_option("server.port")
-        subscribe_webhooks(settings, f"http://127.0.0.1:{port}{WEBHOOK_PATH}")
+        assert runtime.client is not None
+        subscribe_webhooks(runtime.client, runtime.settings, runtime.callback_url)
         if seed:
             httpx.post(f"{sim_url}/sim/traffic", json={"count": DEMO_HISTORY}, timeout=60).raise_for_status()
     except Exception:  # the demo still serves its pages; the log says what failed
@@ -60,22 +58,29 @@ def _connect_demo(settings: Settings, sim_url: str, seed: bool) -> None:
 
 @asynccontextmanager
 async def lifespan(_app: st.App) -> AsyncIterator[None]:
-    """Process-wide singletons live here: the emulator (demo), the database engine and the ingestion thread."""
+    """The runtime lives here, once per process: pages reach it through `merchant.runtime.current()`."""
     settings = load_settings()
     async with AsyncExitStack() as stack:
         sim_url = None
         if settings.demo_mode:
             settings, sim_url = _start_demo_k2(settings, stack)
-        worker = await stack.enter_async_context(receiver.running(settings))
+        runtime = Runtime(settings, receiver=receiver)
+        await asyncio.to_thread(runtime.start)
+        stack.push_async_callback(asyncio.to_thread, runtime.stop)
+        runtime.install()
+        stack.callback(runtime.uninstall)
         if sim_url:
-            seed = counts(worker.engine).transactions == 0
-            threading.Thread(target=_connect_demo, args=(settings, sim_url, seed), daemon=True).start()
+            assert runtime.engine is not None
+            seed = counts(runtime.engine).transactions == 0
+            threading.Thread(target=_connect_demo, args=(runtime, sim_url, seed), daemon=True).start()
         yield
 
 
 # streamlit_app.py navigates with st.navigation over pages/. Streamlit learns that only when the entry script first
 # runs; until then it treats pages/ as legacy auto-discovered pages, so a first visitor arriving at /money_in would
-# get that page run alone, without the frame and its demo banner. Say it up front.
+# get that page run alone, without the frame and its demo banner. No documented setting says it up front (only
+# renaming the folder would, and pages/ is the project's agreed layout), so this one line does, guarded by
+# tests/ui/test_browser.py (a first visit straight to a page URL must get the frame).
 PagesManager.uses_pages_directory = False
 
 app = st.App("streamlit_app.py", routes=receiver.routes, lifespan=lifespan)

@@ -41,9 +41,10 @@ sys.path.insert(0, str(ROOT))
 from k2.webhooks import SIGNATURE_HEADER, sign, verify_signature  # noqa: E402
 from merchant.config import load_settings  # noqa: E402
 from merchant.db import open_database  # noqa: E402
-from merchant.mapping import event_key, map_event  # noqa: E402
-from merchant.store import Delivered, record_deliveries  # noqa: E402
-from merchant.webhooks import WEBHOOK_PATH, create_app  # noqa: E402
+from merchant.inbox.mapping import event_key, map_event  # noqa: E402
+from merchant.inbox.store import Delivered, record_deliveries  # noqa: E402
+from merchant.inbox import WEBHOOK_PATH  # noqa: E402
+from merchant.webhooks import create_app  # noqa: E402
 
 __all__ = ["main", "server_app"]
 

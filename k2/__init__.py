@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import types, webhooks
+from . import phones, types, webhooks
 from ._client import K2Client
 from ._exceptions import *  # noqa: F403
 from ._exceptions import __all__ as _exception_names
@@ -15,6 +15,7 @@ __all__ = [
     "K2Client",
     *_exception_names,
     *_type_names,
+    "phones",
     "types",
     "webhooks",
     "parse_event",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PROJECT_ROOT", "SECRETS_PATH", "Settings", "load_settings", "use_settings"]
+__all__ = ["PROJECT_ROOT", "SECRETS_PATH", "Settings", "load_settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SECRETS_PATH = PROJECT_ROOT / ".streamlit" / "secrets.toml"
@@ -51,25 +51,8 @@ _NAMES = {
 }
 
 
-_override: Settings | None = None
-
-
-def use_settings(settings: Settings | None) -> None:
-    """Make `load_settings()` answer `settings` in this whole process; `None` reads the environment again.
-
-    Demo mode's emulator, its URL, credentials and signing key, and the loopback address its callbacks reach
-    exist only once the server's lifespan (`app.py`) has started it; pages run in the same process but never
-    see the lifespan, so it hands them over here. A test that sets it resets it with `use_settings(None)`."""
-    global _override
-    _override = settings
-
-
 def load_settings(environ: Mapping[str, str] | None = None, secrets_path: Path = SECRETS_PATH) -> Settings:
-    """Environment first, then `[k2]` in the secrets file, then defaults; blank values count as unset.
-
-    Called with no arguments, it answers what `use_settings` handed over, if anything (demo mode)."""
-    if environ is None and secrets_path == SECRETS_PATH and _override is not None:
-        return _override
+    """Environment first, then `[k2]` in the secrets file, then defaults; blank values count as unset."""
     env = os.environ if environ is None else environ
     table = _secrets_table(secrets_path)
     values: dict[str, Any] = {}

@@ -13,14 +13,13 @@ __all__ = ["COMPANY_EVENTS", "subscribe_webhooks"]
 COMPANY_EVENTS = frozenset({"settlement_transfer_completed", "m2m_transaction_received", "customer_created"})
 
 
-def subscribe_webhooks(settings: Settings, url: str) -> list[str]:
+def subscribe_webhooks(client: K2Client, settings: Settings, url: str) -> list[str]:
     """One subscription per event type (till scope where K2 wants a till); returns their Locations."""
-    with K2Client(settings.k2_base_url, settings.k2_client_id, settings.k2_client_secret) as client:
-        return [
-            client.webhook_subscriptions.create(event_type=event, url=url, scope="company")
-            if event in COMPANY_EVENTS
-            else client.webhook_subscriptions.create(
-                event_type=event, url=url, scope="till", scope_reference=settings.k2_till_number or "K000000"
-            )
-            for event in get_args(EventType)
-        ]
+    return [
+        client.webhook_subscriptions.create(event_type=event, url=url, scope="company")
+        if event in COMPANY_EVENTS
+        else client.webhook_subscriptions.create(
+            event_type=event, url=url, scope="till", scope_reference=settings.k2_till_number or "K000000"
+        )
+        for event in get_args(EventType)
+    ]

@@ -1,31 +1,55 @@
 """Ask a customer to pay: an M-Pesa prompt on their phone (STK push), then watch the request settle."""
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
 import streamlit as st
 
-from merchant import (
-    InputError,
-    PaymentRequest,
-    recent_requests,
-    refresh_pending,
-    request_payment,
-)
-from ui import database, fail, k2_client, nairobi_time, settings
+from merchant.errors import InputError
+from merchant.payment_requests import PaymentRequest, UnansweredPrompt, get_request, recent_requests, request_payment
+from ui import database, fail, nairobi_time, runtime, settings
+from ui.words import kes, phone, request_status
 
-SHOWN = ["requested_at", "first_name", "phone_number", "amount", "shown_status", "reason", "mpesa_reference", "note"]
+FIELDS = ("ask_to_pay_phone", "ask_to_pay_amount", "ask_to_pay_name", "ask_to_pay_note")
 
 
-def say_how_it_went(sent: PaymentRequest) -> None:
-    """One line on what happened to the request just sent, in the owner's words."""
-    who = sent.phone_number or "the customer"
-    if sent.shown_status == "Paid":
-        st.success(f"{who} paid KES {sent.amount:,}.")
-    elif sent.shown_status == "Waiting for customer":
-        st.success(f"M-Pesa prompt sent to {who} for KES {sent.amount:,}: they enter their PIN to pay.")
-    elif sent.shown_status == "Outcome unknown":
-        st.warning(f"{sent.reason} It shows below once K2 tells us; do not ask {who} again until then.")
-    else:
-        st.error(f"{sent.shown_status}: {sent.reason or 'no reason given.'}")
+def new_form() -> None:
+    """A fresh token (one submission, one request) and, after a send, empty fields."""
+    st.session_state.ask_to_pay_token = uuid.uuid4().hex
+    for key in FIELDS:
+        st.session_state[key] = ""
+
+
+def send(fields: dict[str, str], *, repeat_ok: bool = False) -> None:
+    """Queue the prompt under this form's token; a repeat of the token is the same request, never a second."""
+    try:
+        sent = request_payment(
+            runtime(), request_ref=st.session_state.ask_to_pay_token, phone_number=fields["phone"],
+            amount=fields["amount"], first_name=fields["name"], note=fields["note"], repeat_ok=repeat_ok,
+        )
+    except UnansweredPrompt as err:
+        st.session_state.ask_to_pay_repeat = (fields, err.message)
+        return
+    except InputError as err:
+        st.error(err.message)
+        return
+    except Exception:  # shown plainly, logged in full
+        fail("The payment request could not be sent.")
+    st.session_state.ask_to_pay_last = sent.request_ref
+    st.session_state.pop("ask_to_pay_repeat", None)
+    st.session_state.ask_to_pay_clear = True
+    st.rerun()
+
+
+def say_how_it_is_going(request: PaymentRequest) -> None:
+    """One line on the request just sent, kept in step with it."""
+    status = request_status(request.state, request.reason, datetime.now(UTC) - request.requested_at)
+    who = phone(request.phone_number)
+    line = f"**{status.label}** · {who} · {kes(request.amount)}. {status.detail}"
+    if request.mpesa_reference:
+        line += f" M-Pesa ref {request.mpesa_reference}."
+    {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}[status.tone](line)
 
 
 st.header("Ask a customer to pay")
@@ -35,56 +59,71 @@ if not (current.k2_client_id and current.k2_client_secret):
             "`streamlit run app.py`.")
     st.stop()
 
+if "ask_to_pay_token" not in st.session_state or st.session_state.pop("ask_to_pay_clear", False):
+    new_form()
+
 with st.form("ask_to_pay_form", clear_on_submit=False):
-    phone = st.text_input("Customer's phone number", placeholder="0712 345 678", key="ask_to_pay_phone")
-    amount = st.text_input("Amount (KES)", placeholder="250", key="ask_to_pay_amount")
-    name = st.text_input("Customer's first name (optional)", key="ask_to_pay_name")
-    note = st.text_input("Note for yourself (optional)", placeholder="2 kg sugar", key="ask_to_pay_note")
+    st.text_input("Customer's phone number", placeholder="0712 345 678", key="ask_to_pay_phone")
+    st.text_input("Amount (KES, whole shillings)", placeholder="250", key="ask_to_pay_amount")
+    st.text_input("Customer's first name (optional)", key="ask_to_pay_name")
+    st.text_input("Note for yourself (optional)", placeholder="2 kg sugar", key="ask_to_pay_note")
     submitted = st.form_submit_button("Send M-Pesa prompt", type="primary", key="ask_to_pay_send")
 
-if submitted:
-    try:
-        sent = request_payment(
-            database(), k2_client(), current, phone_number=phone, amount=amount, note=note, first_name=name
-        )
-    except InputError as err:
-        st.error(err.message)
-    except Exception:  # shown plainly, logged in full
-        fail("The payment request could not be sent.")
-    else:
-        say_how_it_went(sent)
+typed = {name: st.session_state[f"ask_to_pay_{name}"] for name in ("phone", "amount", "name", "note")}
+if submitted and (typed["phone"] or typed["amount"] or "ask_to_pay_last" not in st.session_state):
+    send(typed)  # an empty form sent again right after a send is a second click, not a request
+
+if "ask_to_pay_repeat" in st.session_state:
+    fields, warning = st.session_state.ask_to_pay_repeat
+    st.warning(f"{warning} Send another prompt anyway?")
+    again, keep = st.columns(2)
+    if again.button("Send another prompt", key="ask_to_pay_repeat_send"):
+        send(fields, repeat_ok=True)
+    if keep.button("Wait for the first one", key="ask_to_pay_repeat_cancel"):
+        del st.session_state.ask_to_pay_repeat
+        st.rerun()
 
 
 @st.fragment(run_every="2s")
-def recent() -> None:
-    """The newest requests, settling live: pending ones are asked about when their callback is late."""
-    st.subheader("Recent requests")
+def live() -> None:
+    """The request just sent and the newest ones, settling as K2's results arrive (the server asks K2 when late)."""
     try:
         engine = database()
-        refresh_pending(engine, k2_client())
+        last = get_request(engine, st.session_state.ask_to_pay_last) if "ask_to_pay_last" in st.session_state else None
         requests = recent_requests(engine)
     except Exception:  # shown plainly, logged in full
-        fail("The recent requests cannot be read right now.")
+        fail("The requests cannot be read right now.")
+    if last is not None:
+        say_how_it_is_going(last)
+    st.subheader("Recent requests")
     if requests.empty:
-        st.caption("No requests yet.")
+        st.caption("No requests yet. Enter a customer's phone number and an amount above to send the first prompt.")
         return
-    requests["requested_at"] = nairobi_time(requests["requested_at"])
-    requests["amount"] = [f"{amount:,.2f}" if amount is not None else "" for amount in requests["amount"]]
+    now = datetime.now(UTC)
+    statuses = [request_status(state, reason, now - when) for state, reason, when
+                in zip(requests["state"], requests["reason"], requests["requested_at"], strict=True)]
+    shown = requests.assign(
+        requested_at=nairobi_time(requests["requested_at"]),
+        phone_number=requests["phone_number"].map(phone),
+        amount=requests["amount"].map(kes),
+        status=[status.label for status in statuses],
+        why=[status.detail if status.tone in ("error", "warning") else "" for status in statuses],
+    )
     st.dataframe(
-        requests[SHOWN],
+        shown[["requested_at", "first_name", "phone_number", "amount", "status", "why", "mpesa_reference", "note"]],
         hide_index=True,
         key="ask_to_pay_recent",
         column_config={
             "requested_at": st.column_config.DatetimeColumn("Asked at", format="D MMM, HH:mm:ss"),
             "first_name": "Name",
             "phone_number": "Phone",
-            "amount": "Amount (KES)",
-            "shown_status": "Status",
-            "reason": "Why",
+            "amount": "Amount",
+            "status": "Status",
+            "why": "What it means",
             "mpesa_reference": "M-Pesa ref",
             "note": "Note",
         },
     )
 
 
-recent()
+live()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from merchant import counts, unread_events
+from merchant.inbox import counts, unread_events
 from ui import database, fail, nairobi_time
 
 st.header("Today at a glance")

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from merchant.analytics import (
+from merchant.money_in import (
     BUSINESS_TIMEZONE,
     KINDS,
     Summary,

@@ -8,21 +8,20 @@ from pathlib import Path
 import pytest
 
 from k2sim import RunningSim, SimConfig, start_in_thread
-from merchant.config import use_settings
+from merchant.runtime import release
 
 SHARED_FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "k2" / "fixtures"
 
 
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Clear K2_* settings, PUBLIC_BASE_URL and DATABASE_URL so a developer's real ones never reach a test,
-    and the process-wide settings hand-off (`use_settings`, demo mode) before and after each test."""
+    """Clear K2_* settings, PUBLIC_BASE_URL and DATABASE_URL so a developer's real ones never reach a test, and
+    stop the runtime a test's pages started on their own (no server lifespan under AppTest)."""
     for name in list(os.environ):
         if name.startswith("K2_") or name in {"DATABASE_URL", "PUBLIC_BASE_URL"}:
             monkeypatch.delenv(name, raising=False)
-    use_settings(None)
     yield
-    use_settings(None)
+    release()
 
 
 @pytest.fixture(scope="session")

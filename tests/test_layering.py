@@ -18,7 +18,7 @@ FORBIDDEN = {
     "pages": {"k2", "k2sim", "httpx", "sqlmodel", "sqlalchemy", "sqlite3"},
     # the UI's entry point and shared helpers: no HTTP and no SQL either (an Engine type is not SQL)
     "streamlit_app.py": {"k2", "k2sim", "httpx", "sqlmodel", "sqlite3"},
-    "ui.py": {"k2", "k2sim", "httpx", "sqlmodel", "sqlite3"},
+    "ui": {"k2", "k2sim", "httpx", "sqlmodel", "sqlite3"},
 }
 
 
@@ -55,7 +55,7 @@ def all_modules(package: str) -> list[str]:
     return names
 
 
-MODULES = [name for package in ("k2", "k2sim", "merchant") if (ROOT / package).is_dir() for name in all_modules(package)]
+MODULES = [name for package in ("k2", "k2sim", "merchant", "ui") if (ROOT / package).is_dir() for name in all_modules(package)]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -7,12 +7,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-import phonenumbers
 import pydantic
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 from pydantic_core import PydanticCustomError
 
 from .._exceptions import RequestValidationError
+from ..phones import kenyan_mobile
 
 __all__ = [
     "RequestModel",
@@ -41,7 +41,6 @@ _ONLINE_TILL = re.compile(r"K\d{4,10}")
 _TILL = re.compile(r"\d{4,10}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _CENT = Decimal("0.01")
-_MOBILE_TYPES = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
 
 def refuse(message: str) -> PydanticCustomError:
@@ -53,18 +52,10 @@ def _kenyan_phone(value: Any) -> str:
     """M-Pesa reaches Kenyan mobiles only; K2 wants E.164 (+2547…, +2541…)."""
     if not isinstance(value, str):
         raise refuse("must be a string such as 0712345678 or +254712345678")
-    try:
-        number = phonenumbers.parse(value, "KE")
-    except phonenumbers.NumberParseException:
-        number = None
-    if (
-        number is None
-        or phonenumbers.region_code_for_number(number) != "KE"
-        or not phonenumbers.is_valid_number(number)
-        or phonenumbers.number_type(number) not in _MOBILE_TYPES
-    ):
+    e164 = kenyan_mobile(value)
+    if e164 is None:
         raise refuse(f"{value!r} is not a Kenyan mobile number (write 07…, 01…, 2547… or +2547…)")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164
 
 
 def _kes_amount(value: Any) -> Decimal:

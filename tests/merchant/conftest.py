@@ -17,9 +17,10 @@ import uvicorn
 
 from k2.webhooks import sign
 from merchant.config import Settings
-from merchant.mapping import event_key, map_event
-from merchant.store import Delivered
-from merchant.webhooks import WEBHOOK_PATH, WebhookReceiver, create_app
+from merchant.inbox.mapping import event_key, map_event
+from merchant.inbox.store import Delivered
+from merchant.inbox import WEBHOOK_PATH, WebhookReceiver
+from merchant.webhooks import create_app
 
 KEY = "test-signing-key"
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from merchant import open_database
-from merchant.analytics import (
+from merchant.db import open_database
+from merchant.money_in import (
     DAILY_COLUMNS,
     RECEIVED_COLUMNS,
     TOP_PAYER_COLUMNS,
@@ -25,7 +25,7 @@ from merchant.analytics import (
     summary,
     top_payers,
 )
-from merchant.store import record_deliveries
+from merchant.inbox.store import record_deliveries
 from tests.merchant.conftest import buygoods, delivered
 
 # Nairobi days 15..20 November 2026; the money sits on the 18th, 19th and 20th, the first three days are empty.

@@ -9,7 +9,7 @@ import pytest
 from merchant.config import Settings, load_settings
 from merchant.db import make_engine
 from merchant.money import from_cents, to_cents
-from merchant.phones import to_e164
+from k2.phones import to_e164
 
 
 class TestSettings:
@@ -50,7 +50,8 @@ class TestPhones:
         ("raw", "e164"),
         [("0712345678", "+254712345678"), ("0112345678", "+254112345678"), ("254712345678", "+254712345678"),
          ("+254712345678", "+254712345678"), ("+254999999999", "+254999999999"),
-         ("abc123hashedphone", None), (None, None), ("12", None)],
+         ("abc123hashedphone", None), (None, None), ("12", None),
+         ("0712 345 678", "+254712345678"), ("0712-345-678", "+254712345678"), ("712345678", "+254712345678")],
     )
     def test_to_e164(self, raw: str | None, e164: str | None) -> None:
         assert to_e164(raw) == e164

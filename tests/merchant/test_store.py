@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from merchant.db import make_engine, open_database, upgrade
-from merchant.ingest import IngestWorker, QueueFull, Ticket
-from merchant.mapping import (
+from merchant.db import make_engine, open_database
+from merchant.inbox.ingest import IngestWorker, QueueFull, Ticket
+from merchant.inbox.mapping import (
     OUTCOME_FAILED,
     REQUEST_REF_KEY,
     Mapped,
 )
-from merchant.store import Delivered, record_deliveries, reprocess_failed
+from merchant.inbox.store import Delivered, record_deliveries, reprocess_failed
 
 from .conftest import NOW, buygoods, count, delivered, rows
 
@@ -137,43 +137,6 @@ class TestReprocess:
         record(database, body)
         assert rows(database, "SELECT outcome FROM webhook_events")[0].outcome == "mapped"
         assert count(database, "transactions") == 1
-
-
-OLD_SCHEMA = [
-    """CREATE TABLE webhook_events (id VARCHAR NOT NULL PRIMARY KEY, kind VARCHAR NOT NULL,
-       received_at TIMESTAMP NOT NULL, payload TEXT NOT NULL, outcome VARCHAR NOT NULL)""",
-    """CREATE TABLE transactions (id {serial} PRIMARY KEY, reference VARCHAR NOT NULL, kind VARCHAR NOT NULL,
-       till_number VARCHAR, amount_cents BIGINT NOT NULL, currency VARCHAR NOT NULL, status VARCHAR NOT NULL,
-       occurred_at TIMESTAMP NOT NULL, sender_phone VARCHAR, event_id VARCHAR NOT NULL,
-       recorded_at TIMESTAMP NOT NULL)""",
-    """INSERT INTO webhook_events VALUES ('old-1', 'buygoods_transaction_received', '2025-01-01 10:00:00', '{}',
-       'mapped')""",
-    """INSERT INTO transactions (reference, kind, till_number, amount_cents, currency, status, occurred_at,
-       sender_phone, event_id, recorded_at) VALUES ('OLD0000001', 'buygoods', '514459', 12345, 'KES', 'received',
-       '2025-01-01 09:59:00', '+254712345678', 'old-1', '2025-01-01 10:00:00')""",
-]
-
-
-class TestUpgrade:
-    def test_upgrade_old_schema_keeps_rows_and_adds_what_is_missing(self, database_url) -> None:
-        engine = make_engine(database_url)
-        with engine.begin() as connection:
-            serial = "SERIAL" if engine.dialect.name == "postgresql" else "INTEGER"
-            for statement in OLD_SCHEMA:
-                connection.execute(sa.text(statement.replace("{serial}", serial)))
-        upgrade(engine)
-        upgrade(engine)  # a second start changes nothing
-
-        columns = {column["name"] for column in sa.inspect(engine).get_columns("transactions")}
-        assert {"sender_till", "sender_merchant", "reversed_at", "sender_phone_hash"} <= columns
-        assert "error" in {column["name"] for column in sa.inspect(engine).get_columns("webhook_events")}
-        assert "incoming_payments" in sa.inspect(engine).get_table_names()
-        (old,) = rows(engine, "SELECT * FROM transactions")
-        assert (old.reference, old.amount_cents, old.sender_till) == ("OLD0000001", 12345, None)
-
-        record(engine, buygoods(1), buygoods(1, reference="OLD0000001"))  # the new unique index holds
-        assert count(engine, "transactions") == 2
-        engine.dispose()
 
 
 class TestWorker:

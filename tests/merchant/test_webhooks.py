@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 
 from k2.webhooks import sign
-from merchant.tables import Transaction
-from merchant.webhooks import WEBHOOK_PATH, WebhookReceiver
+from merchant.db.tables import Transaction
+from merchant.inbox import WEBHOOK_PATH, WebhookReceiver
 
 from .conftest import KEY, buygoods, count, rows, serve
 

@@ -12,9 +12,9 @@ import streamlit as st
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
-from merchant import open_database
-from merchant.analytics import BUSINESS_TIMEZONE
-from merchant.store import record_deliveries
+from merchant.db import open_database
+from merchant.money_in import BUSINESS_TIMEZONE
+from merchant.inbox.store import record_deliveries
 from tests.merchant.conftest import buygoods, delivered
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from merchant import open_database
-from merchant.store import record_deliveries
+from merchant.db import open_database
+from merchant.inbox.store import record_deliveries
 from tests.merchant.conftest import buygoods, delivered
 
 ROOT = Path(__file__).resolve().parents[2]

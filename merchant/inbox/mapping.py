@@ -25,8 +25,8 @@ from k2.types import (
 )
 from k2.webhooks import parse
 
-from .money import to_cents
-from .phones import to_e164
+from ..money import to_cents
+from k2.phones import to_e164
 
 __all__ = [
     "OUTCOME_FAILED",

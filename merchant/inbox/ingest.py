@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from .store import Delivered, is_transient, write_batch
+from ..db import is_transient
+from .store import Delivered, write_batch
 
 __all__ = ["IngestWorker", "QueueFull", "Ticket"]
 

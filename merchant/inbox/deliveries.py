@@ -7,7 +7,7 @@ import pandas as pd
 from sqlalchemy import Engine, Table, func, select
 
 from .mapping import OUTCOME_FAILED, OUTCOME_UNMAPPED
-from .tables import Transaction, WebhookEvent
+from ..db.tables import Transaction, WebhookEvent
 
 __all__ = ["UNREAD_COLUMNS", "StoreCounts", "counts", "unread_events"]
 

@@ -31,9 +31,9 @@ from sqlalchemy import (
     select,
 )
 
-from .money import from_cents
-from .phones import to_e164
-from .tables import Transaction
+from ..money import from_cents
+from k2.phones import to_e164
+from ..db.tables import Transaction
 
 __all__ = [
     "BUSINESS_TIMEZONE",

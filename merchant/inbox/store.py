@@ -19,15 +19,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import (
-    DBAPIError,
-    DisconnectionError,
-    InterfaceError,
-    OperationalError,
-)
+from sqlalchemy.exc import DBAPIError
 
 from .mapping import OUTCOME_FAILED, Mapped, map_event
-from .tables import (
+from ..db.engine import is_transient
+from ..db.tables import (
     OUTCOME_TABLES,
     Customer,
     Settlement,
@@ -38,7 +34,7 @@ from .tables import (
 )
 
 __all__ = [
-    "Delivered", "is_transient", "record_deliveries", "reprocess_failed", "write_batch",
+    "Delivered", "record_deliveries", "reprocess_failed", "write_batch",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,13 +56,6 @@ class Delivered:
     received_at: datetime
     payload: str
     mapped: Mapped
-
-
-def is_transient(error: BaseException) -> bool:
-    """A database that is locked, down or unreachable: retry later, nothing is wrong with the event itself."""
-    return isinstance(error, (OperationalError, InterfaceError, DisconnectionError)) or (
-        isinstance(error, DBAPIError) and error.connection_invalidated
-    )
 
 
 def write_batch(engine: Engine, deliveries: Sequence[Delivered]) -> None:

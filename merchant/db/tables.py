@@ -16,6 +16,8 @@ __all__ = [
     "Customer",
     "Settlement",
     "IncomingPaymentRequest",
+    "OutboxRequest",
+    "WebhookRejection",
     "PaymentRecord",
     "TransferRecord",
     "SendMoneyRecord",
@@ -144,19 +146,13 @@ class _Outcome(SQLModel):
 
 
 class IncomingPaymentRequest(_Outcome, table=True):
-    """An STK push we asked a customer to pay; the last four columns are ours, set when our request is written
-    (null on rows a callback created) and never touched by a result."""
+    """K2's result for an STK push (ours, matched by `request_ref`, or another system's to our till)."""
 
     __tablename__ = "incoming_payments"
 
     phone_number: str | None = None
     till_number: str | None = None
     mpesa_reference: str | None = None
-    requested_at: datetime | None = _utc(nullable=True)
-    # what we asked for: a Failed result writes null to amount_cents (K2 reports no resource, so no amount)
-    requested_cents: int | None = Field(default=None, sa_type=BigInteger)
-    first_name: str | None = None
-    note: str | None = Field(default=None, sa_type=Text)
 
 
 class _Disbursed(_Outcome):
@@ -181,6 +177,50 @@ class SendMoneyRecord(_Disbursed, table=True):
     """A v2 send_money request (several destinations, or a sweep)."""
 
     __tablename__ = "send_money"
+
+
+class OutboxRequest(SQLModel, table=True):
+    """A request that moves money, written before anything is sent; `merchant.outbound` owns its life.
+
+    `request_ref` is our own id, sent to K2 as metadata and echoed in its result; a form's submission token
+    becomes it, so one submission is one row whatever reruns. `params_json` is the K2 request as it will be sent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_due", "state", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_ref: str = Field(unique=True, index=True)
+    kind: str  # the K2 result type it becomes: incoming_payment, payment, settlement_transfer, send_money, ...
+    state: str
+    params_json: str = Field(sa_type=Text)
+    amount_cents: int = Field(sa_type=BigInteger)
+    currency: str = "KES"
+    phone_number: str | None = Field(default=None, index=True)
+    note: str | None = Field(default=None, sa_type=Text)
+    created_by: str | None = None
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+    sent_at: datetime | None = _utc(nullable=True)
+    due_at: datetime | None = _utc(nullable=True)  # when the worker next looks at it: a status query, if late
+    checks: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    location: str | None = None
+    k2_id: str | None = Field(default=None, index=True)
+    k2_status: str | None = None
+    reason: str | None = Field(default=None, sa_type=Text)
+
+
+class WebhookRejection(SQLModel, table=True):
+    """Deliveries refused before anything was stored, counted per minute, source address and reason (never a body)."""
+
+    __tablename__ = "webhook_rejections"
+    __table_args__ = (Index("ux_webhook_rejections_minute", "minute", "source", "reason", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    minute: datetime = _utc()
+    source: str
+    reason: str
+    count: int
+    last_at: datetime = _utc()
 
 
 OUTCOME_TABLES: dict[str, type[_Outcome]] = {

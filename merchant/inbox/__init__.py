@@ -1,0 +1,24 @@
+"""The webhook inbox: the signed route, the ingestion thread, mapping K2's bodies to rows, and idempotent writes."""
+from __future__ import annotations
+
+from .deliveries import UNREAD_COLUMNS, StoreCounts, counts, unread_events
+from .ingest import IngestWorker
+from .mapping import REQUEST_REF_KEY, event_key, map_event
+from .route import WEBHOOK_PATH, WebhookReceiver
+from .store import Delivered, reprocess_failed, write_batch
+
+__all__ = [
+    "REQUEST_REF_KEY",
+    "UNREAD_COLUMNS",
+    "WEBHOOK_PATH",
+    "Delivered",
+    "IngestWorker",
+    "StoreCounts",
+    "WebhookReceiver",
+    "counts",
+    "event_key",
+    "map_event",
+    "reprocess_failed",
+    "unread_events",
+    "write_batch",
+]

@@ -1,0 +1,7 @@
+"""Money in, as the shop owner and the accountant read it: payments in a range, totals, shapes, exports."""
+from __future__ import annotations
+
+from .analytics import *  # noqa: F403
+from .analytics import __all__ as _analytics_names
+
+__all__ = [*_analytics_names]

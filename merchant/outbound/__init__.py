@@ -1,0 +1,19 @@
+"""The outbox: every request that moves money is written here before it is sent, sent once by one worker, and
+settled from K2's result callback or a status query."""
+from __future__ import annotations
+
+from .outbox import OutboxRow, enqueue, find
+from .states import FINAL, OPEN, TRANSITIONS, OutboxState, state_for_k2_status
+from .worker import OutboxWorker
+
+__all__ = [
+    "FINAL",
+    "OPEN",
+    "TRANSITIONS",
+    "OutboxRow",
+    "OutboxState",
+    "OutboxWorker",
+    "enqueue",
+    "find",
+    "state_for_k2_status",
+]

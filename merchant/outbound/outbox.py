@@ -1,0 +1,236 @@
+"""The outbox table's reads and writes: insert-or-ignore by our id, and conditional moves along `TRANSITIONS`.
+
+Every move is one UPDATE whose WHERE names the states it may come from, so two writers (a worker and a callback,
+two replicas) can never both win, and a final row is never touched again."""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..db.tables import OUTCOME_TABLES, OutboxRequest
+from ..money import from_cents, to_cents
+from .states import OPEN, OutboxState, sources, state_for_k2_status
+
+__all__ = [
+    "OUTBOX",
+    "OutboxRow",
+    "claim_due_checks",
+    "claim_queued",
+    "enqueue",
+    "find",
+    "k2_id_of",
+    "move",
+    "record_location",
+    "recover_interrupted",
+    "settle_from_results",
+]
+
+OUTBOX: Table = OutboxRequest.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One request as stored; `params` is the K2 request body (amounts as text), without its callback URL."""
+
+    request_ref: str
+    kind: str
+    state: OutboxState
+    params: dict[str, Any]
+    amount: Decimal
+    phone_number: str | None
+    note: str | None
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    location: str | None
+    k2_status: str | None
+    reason: str | None
+    checks: int
+
+    @classmethod
+    def of(cls, row: Row) -> OutboxRow:
+        return cls(
+            request_ref=row.request_ref,
+            kind=row.kind,
+            state=OutboxState(row.state),
+            params=json.loads(row.params_json),
+            amount=from_cents(row.amount_cents),
+            phone_number=row.phone_number,
+            note=row.note,
+            created_by=row.created_by,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            location=row.location,
+            k2_status=row.k2_status,
+            reason=row.reason,
+            checks=row.checks,
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _insert_for(connection: Connection) -> Any:
+    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+
+
+def enqueue(
+    connection: Connection,
+    *,
+    request_ref: str,
+    kind: str,
+    params: dict[str, Any],
+    amount: Decimal,
+    phone_number: str | None = None,
+    note: str | None = None,
+    created_by: str | None = None,
+) -> bool:
+    """Write a request to be sent; False when `request_ref` is already there (a repeat of the same submission)."""
+    now = _now()
+    statement = _insert_for(connection)(OUTBOX).values(
+        request_ref=request_ref,
+        kind=kind,
+        state=OutboxState.QUEUED,
+        params_json=json.dumps(params, sort_keys=True),
+        amount_cents=to_cents(amount),
+        currency="KES",
+        phone_number=phone_number,
+        note=note,
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
+        checks=0,
+    )
+    result = connection.execute(statement.on_conflict_do_nothing(index_elements=["request_ref"]))
+    return result.rowcount == 1
+
+
+def find(engine: Engine, request_ref: str) -> OutboxRow | None:
+    """The request with our id `request_ref`, if any."""
+    with engine.connect() as connection:
+        row = connection.execute(select(OUTBOX).where(OUTBOX.c.request_ref == request_ref)).first()
+    return None if row is None else OutboxRow.of(row)
+
+
+def move(connection: Connection, request_refs: str | Sequence[str], to: OutboxState, **values: Any) -> int:
+    """Move rows to `to` if the transition table allows it from where they are; returns how many moved."""
+    refs = [request_refs] if isinstance(request_refs, str) else list(request_refs)
+    result = connection.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.request_ref.in_(refs), OUTBOX.c.state.in_([state.value for state in sources(to)]))
+        .values(state=to, updated_at=_now(), **values)
+    )
+    return result.rowcount
+
+
+def k2_id_of(location: str) -> str:
+    """K2's id for a resource: the last part of its Location."""
+    return location.rstrip("/").rsplit("/", 1)[-1]
+
+
+def record_location(connection: Connection, request_ref: str, location: str) -> None:
+    """Keep K2's Location on a row its result settled before K2's answer to our POST came back."""
+    connection.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.request_ref == request_ref, OUTBOX.c.location.is_(None))
+        .values(location=location, k2_id=k2_id_of(location))
+    )
+
+
+def recover_interrupted(engine: Engine) -> int:
+    """At start: rows left `sending` by a process that died may have reached K2. They become `unknown` and are
+    never sent again; their result callback (matched by our id) settles them."""
+    with engine.begin() as connection:
+        return connection.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.state == OutboxState.SENDING)
+            .values(state=OutboxState.UNKNOWN, updated_at=_now(), reason="Sending was interrupted.")
+        ).rowcount
+
+
+def claim_queued(engine: Engine, limit: int) -> list[OutboxRow]:
+    """Take up to `limit` queued rows, oldest first, in one conditional UPDATE: each is claimed once, whoever
+    else is claiming (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's one writer serialises claims)."""
+    now = _now()
+    chosen = (
+        select(OUTBOX.c.id)
+        .where(OUTBOX.c.state == OutboxState.QUEUED)
+        .order_by(OUTBOX.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    with engine.begin() as connection:
+        rows = connection.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id.in_(chosen), OUTBOX.c.state == OutboxState.QUEUED)
+            .values(state=OutboxState.SENDING, sent_at=now, updated_at=now)
+            .returning(*OUTBOX.c)
+        ).all()
+    return sorted((OutboxRow.of(row) for row in rows), key=lambda row: row.created_at)
+
+
+def claim_due_checks(engine: Engine, limit: int, next_after: timedelta) -> list[OutboxRow]:
+    """Take accepted rows whose status query is due, and push their next one `next_after` times their checks
+    later (so a request K2 still calls pending is asked about less and less often, by one worker only)."""
+    now = _now()
+    with engine.begin() as connection:
+        due = connection.execute(
+            select(OUTBOX.c.id, OUTBOX.c.checks)
+            .where(
+                OUTBOX.c.state == OutboxState.ACCEPTED,
+                OUTBOX.c.due_at.is_not(None),
+                OUTBOX.c.due_at <= now,
+                OUTBOX.c.location.is_not(None),
+            )
+            .order_by(OUTBOX.c.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        claimed = []
+        for row_id, checks in due:
+            row = connection.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id == row_id, OUTBOX.c.state == OutboxState.ACCEPTED, OUTBOX.c.due_at <= now)
+                .values(checks=checks + 1, due_at=now + next_after * 2**checks)
+                .returning(*OUTBOX.c)
+            ).first()
+            if row is not None:
+                claimed.append(OutboxRow.of(row))
+    return claimed
+
+
+def settle_from_results(engine: Engine, *, check_after: timedelta) -> int:
+    """Apply what K2 told us (stored by the inbox from a callback or a status query) to the open requests it
+    answers, matched by our id; returns how many moved. One now known to be pending is asked about after
+    `check_after` if no final result comes."""
+    moved = 0
+    with engine.begin() as connection:
+        for kind, model in OUTCOME_TABLES.items():
+            results: Table = model.__table__  # type: ignore[attr-defined]
+            answered = connection.execute(
+                select(OUTBOX.c.request_ref, OUTBOX.c.state, results.c.status, results.c.errors,
+                       results.c.k2_id, results.c.location)
+                .join(results, results.c.request_ref == OUTBOX.c.request_ref)
+                .where(OUTBOX.c.kind == kind, OUTBOX.c.state.in_([state.value for state in OPEN]),
+                       results.c.status.is_not(None))
+            ).all()
+            for request_ref, state, status, errors, k2_id, location in answered:
+                target = state_for_k2_status(status)
+                known = {"k2_status": status, "k2_id": k2_id, "location": location}
+                if target is None:  # K2 holds it and says so: a request in doubt is no longer in doubt
+                    if state != OutboxState.ACCEPTED:
+                        due = _now() + check_after
+                        moved += move(connection, request_ref, OutboxState.ACCEPTED, due_at=due, **known)
+                    continue
+                reason = errors if target is OutboxState.FAILED else None
+                moved += move(connection, request_ref, target, reason=reason, due_at=None, **known)
+    return moved

@@ -1,0 +1,182 @@
+"""The outbox worker: one thread per process that sends queued requests, settles them from K2's results, and asks
+K2 about those whose callback is late. Nothing else sends money."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+
+from k2 import K2Client, K2Error
+
+from ..inbox import Delivered, event_key, map_event, write_batch
+from .outbox import (
+    OutboxRow,
+    claim_due_checks,
+    claim_queued,
+    k2_id_of,
+    move,
+    record_location,
+    recover_interrupted,
+    settle_from_results,
+)
+from .senders import send
+
+__all__ = ["OutboxWorker", "RateLimit"]
+
+log = logging.getLogger(__name__)
+
+
+class RateLimit:
+    """At most `per_second` sends a second across the pool: each caller waits for its own slot."""
+
+    def __init__(self, per_second: float) -> None:
+        self._interval = 1.0 / per_second
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(self._next, now)
+            self._next = slot + self._interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+class OutboxWorker:
+    """Claims queued rows, sends each once with bounded concurrency and a rate limit, records K2's answer.
+
+    At start every row left `sending` (a process died mid-send) becomes `unknown` and is never sent again.
+    A request K2 accepted whose result has not come after `check_after` gets one status query, recorded through
+    the inbox exactly as its callback would be; if K2 still calls it pending, the next query waits twice as long."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        client: K2Client,
+        *,
+        callback_url: str,
+        concurrency: int = 8,
+        per_second: float = 20.0,
+        poll_interval: float = 0.25,
+        check_after: timedelta = timedelta(seconds=20),
+    ) -> None:
+        self.engine = engine
+        self.client = client
+        self.callback_url = callback_url
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.check_after = check_after
+        self._rate = RateLimit(per_second)
+        self._in_flight = threading.Semaphore(concurrency)
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    def start(self) -> None:
+        """Recover what a dead process left mid-send, then start the thread; call once, at server start."""
+        recovered = recover_interrupted(self.engine)
+        if recovered:
+            log.warning("outbox: %d requests were mid-send when the last process stopped; now unknown", recovered)
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="k2-outbox-send")
+        self._thread = threading.Thread(target=self._run, name="k2-outbox", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming, let sends under way finish (at most `timeout` seconds), end the thread."""
+        if self._thread is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout)
+        assert self._pool is not None
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._thread = None
+
+    def wake(self) -> None:
+        """Look at the outbox now rather than at the next poll (a page just queued something)."""
+        self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        """True while the thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._tick()
+            except Exception:  # a database hiccup must not end the worker; the next tick tries again
+                log.exception("outbox: a round failed")
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+
+    def _tick(self) -> None:
+        settle_from_results(self.engine, check_after=self.check_after)
+        free = self._free_slots()
+        if free:
+            for row in claim_queued(self.engine, free):
+                self._submit(self._send, row)
+        free = self._free_slots()
+        if free:
+            for row in claim_due_checks(self.engine, free, self.check_after):
+                self._submit(self._check, row)
+
+    def _free_slots(self) -> int:
+        free = 0
+        while free < self.concurrency and self._in_flight.acquire(blocking=False):
+            free += 1
+        for _ in range(free):
+            self._in_flight.release()
+        return free
+
+    def _submit(self, job: object, row: OutboxRow) -> None:
+        self._in_flight.acquire()
+        assert self._pool is not None
+
+        def run() -> None:
+            try:
+                job(row)  # type: ignore[operator]
+            except Exception:
+                log.exception("outbox: request %s", row.request_ref)
+            finally:
+                self._in_flight.release()
+
+        self._pool.submit(run)
+
+    def _send(self, row: OutboxRow) -> None:
+        self._rate.wait()
+        answer = send(self.client, row.kind, row.params, self.callback_url)
+        values: dict[str, object] = {"reason": answer.reason}
+        if answer.location:
+            values |= {"location": answer.location, "k2_id": k2_id_of(answer.location),
+                       "due_at": datetime.now(UTC) + self.check_after}
+        with self.engine.begin() as connection:
+            if not move(connection, row.request_ref, answer.state, **values) and answer.location:
+                record_location(connection, row.request_ref, answer.location)  # its result came first
+        self._wake.set()
+
+    def _check(self, row: OutboxRow) -> None:
+        """One status query, recorded through the inbox like the callback it stands in for."""
+        assert row.location is not None
+        try:
+            url = self.client.resolve(row.location, collection=f"{self.client.base_url}/api/v1/{row.kind}s")
+            response = self.client.request("GET", url, idempotent=True)
+            document = json.loads(response.content)
+        except (K2Error, ValueError):
+            log.warning("outbox: status query for %s failed; asked again later", row.request_ref, exc_info=True)
+            return
+        if not isinstance(document, dict):
+            return
+        key = event_key(document, response.content)
+        received_at = datetime.now(UTC)
+        mapped = map_event(document, event_id=key.id, received_at=received_at)
+        write_batch(self.engine, [Delivered(key.id, key.kind, received_at, response.text, mapped)])
+        self._wake.set()
+
