@@ -47,8 +47,8 @@ class UnansweredPrompt(InputError):
     def __init__(self, earlier: PaymentRequest) -> None:
         super().__init__(
             "phone_number",
-            f"{earlier.phone_number} was asked for KES {earlier.amount:,.0f} less than two minutes ago and has "
-            "not answered yet. A second prompt could be paid twice.",
+            f"Phone number: {earlier.phone_number} has an unanswered prompt for KES {earlier.amount:,.0f}; "
+            "a second prompt could be paid twice.",
         )
         self.earlier = earlier
 

@@ -40,11 +40,13 @@ class Runtime:
         settings: Settings,
         *,
         receiver: WebhookReceiver | None = None,
+        client: K2Client | None = None,
         lock_timeout: float = 5.0,
         check_after: timedelta = timedelta(seconds=20),
     ) -> None:
         self.settings = settings
         self.receiver = receiver
+        self._given_client = client  # tests lend one (short timeouts); otherwise made from the settings
         self._lock_timeout = lock_timeout
         self._check_after = check_after
         self.engine: Engine | None = None
@@ -71,8 +73,8 @@ class Runtime:
         self.ingest.start()
         if self.receiver is not None:
             self.receiver.attach(self.ingest, self.settings.k2_api_key)
-        if self.settings.k2_client_id and self.settings.k2_client_secret:
-            self.client = open_client(self.settings)
+        if self._given_client is not None or (self.settings.k2_client_id and self.settings.k2_client_secret):
+            self.client = self._given_client or open_client(self.settings)
             if not self.callback_url:
                 log.warning("PUBLIC_BASE_URL is not set: K2 cannot post results; late requests are queried instead")
             self.outbox = OutboxWorker(
@@ -89,7 +91,7 @@ class Runtime:
             self.outbox.stop()
         if self.ingest is not None:
             self.ingest.stop()
-        if self.client is not None:
+        if self.client is not None and self.client is not self._given_client:
             self.client.close()
         if self.engine is not None:
             self.engine.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import pandas as pd
 import streamlit as st
 
 from merchant.errors import InputError
@@ -29,7 +30,13 @@ def send(fields: dict[str, str], *, repeat_ok: bool = False) -> None:
             amount=fields["amount"], first_name=fields["name"], note=fields["note"], repeat_ok=repeat_ok,
         )
     except UnansweredPrompt as err:
-        st.session_state.ask_to_pay_repeat = (fields, err.message)
+        earlier = err.earlier
+        asked = nairobi_time(pd.Series([earlier.requested_at])).iloc[0]
+        st.session_state.ask_to_pay_repeat = (
+            fields,
+            f"{phone(earlier.phone_number)} was asked for {kes(earlier.amount)} at {asked:%H:%M} and has not "
+            "answered yet. A second prompt could be paid twice.",
+        )
         return
     except InputError as err:
         st.error(err.message)
@@ -108,7 +115,7 @@ def live() -> None:
         amount=requests["amount"].map(kes),
         status=[status.label for status in statuses],
         why=[status.detail if status.tone in ("error", "warning") else "" for status in statuses],
-    )
+    ).fillna({"first_name": "", "mpesa_reference": "", "note": ""})
     st.dataframe(
         shown[["requested_at", "first_name", "phone_number", "amount", "status", "why", "mpesa_reference", "note"]],
         hide_index=True,

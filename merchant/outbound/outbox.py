@@ -109,8 +109,10 @@ def enqueue(
         updated_at=now,
         checks=0,
     )
-    result = connection.execute(statement.on_conflict_do_nothing(index_elements=["request_ref"]))
-    return result.rowcount == 1
+    inserted = connection.execute(
+        statement.on_conflict_do_nothing(index_elements=["request_ref"]).returning(OUTBOX.c.id)
+    ).first()
+    return inserted is not None
 
 
 def find(engine: Engine, request_ref: str) -> OutboxRow | None:
