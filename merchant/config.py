@@ -27,6 +27,8 @@ class Settings:
     public_base_url: str = ""
     database_url: str = field(default=f"sqlite:///{_DEFAULT_DATABASE}", repr=False)  # may hold a password
     emulated: bool = False  # K2 is the embedded emulator (demo mode), though its credentials are filled in
+    outbox_concurrency: int = 8  # money requests in flight at once
+    outbox_per_second: float = 20.0  # money requests sent per second at most
 
     @property
     def demo_mode(self) -> bool:
@@ -49,6 +51,7 @@ _NAMES = {
     "PUBLIC_BASE_URL": "public_base_url",
     "DATABASE_URL": "database_url",
 }
+_NUMBERS = {"OUTBOX_CONCURRENCY": ("outbox_concurrency", int), "OUTBOX_PER_SECOND": ("outbox_per_second", float)}
 
 
 def load_settings(environ: Mapping[str, str] | None = None, secrets_path: Path = SECRETS_PATH) -> Settings:
@@ -60,6 +63,16 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets_path: Path =
         value = env.get(name) or str(table.get(name) or "")
         if value.strip():
             values[attribute] = value.strip()
+    for name, (attribute, kind) in _NUMBERS.items():
+        value = env.get(name) or str(table.get(name) or "")
+        if value.strip():
+            try:
+                number = kind(value)
+            except ValueError:
+                raise ValueError(f"{name} must be a number, not {value!r}") from None
+            if not number > 0:
+                raise ValueError(f"{name} must be more than 0, not {value!r}")
+            values[attribute] = number
     return Settings(**values)
 
 

@@ -78,7 +78,8 @@ class Runtime:
             if not self.callback_url:
                 log.warning("PUBLIC_BASE_URL is not set: K2 cannot post results; late requests are queried instead")
             self.outbox = OutboxWorker(
-                self.engine, self.client, callback_url=self.callback_url, check_after=self._check_after
+                self.engine, self.client, callback_url=self.callback_url, check_after=self._check_after,
+                concurrency=self.settings.outbox_concurrency, per_second=self.settings.outbox_per_second,
             )
             self.outbox.start()
         return self

@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -32,20 +33,29 @@ log = logging.getLogger(__name__)
 
 
 class RateLimit:
-    """At most `per_second` sends a second across the pool: each caller waits for its own slot."""
+    """A token bucket: at most `per_second` sends a second, bursts of at most `burst`.
 
-    def __init__(self, per_second: float) -> None:
-        self._interval = 1.0 / per_second
-        self._next = time.monotonic()
-        self._lock = threading.Lock()
+    The worker claims a row only once it holds a token for it, so a claimed row is sent at once: the window in
+    which a killed process leaves a row claimed but not yet sent (which then stays unknown) stays short."""
 
-    def wait(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            slot = max(self._next, now)
-            self._next = slot + self._interval
-        if slot > now:
-            time.sleep(slot - now)
+    def __init__(self, per_second: float, burst: int) -> None:
+        self._per_second = per_second
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._at = time.monotonic()
+
+    def take(self, wanted: int) -> int:
+        """Up to `wanted` tokens available now (used up); 0 when the bucket is empty."""
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._per_second)
+        self._at = now
+        granted = min(wanted, int(self._tokens))
+        self._tokens -= granted
+        return granted
+
+    def give_back(self, unused: int) -> None:
+        """Return tokens taken for rows that were not there."""
+        self._tokens = min(self._burst, self._tokens + unused)
 
 
 class OutboxWorker:
@@ -72,8 +82,9 @@ class OutboxWorker:
         self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.check_after = check_after
-        self._rate = RateLimit(per_second)
-        self._in_flight = threading.Semaphore(concurrency)
+        self._rate = RateLimit(per_second, burst=concurrency)
+        self._busy = 0  # sends and status queries under way
+        self._busy_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -120,38 +131,40 @@ class OutboxWorker:
     def _tick(self) -> None:
         settle_from_results(self.engine, check_after=self.check_after)
         free = self._free_slots()
-        if free:
-            for row in claim_queued(self.engine, free):
+        tokens = self._rate.take(free) if free else 0
+        if tokens:
+            claimed = claim_queued(self.engine, tokens)
+            self._rate.give_back(tokens - len(claimed))
+            for row in claimed:
                 self._submit(self._send, row)
+            if len(claimed) == tokens:  # more may be waiting: come back as soon as a token is due
+                self._wake.set()
         free = self._free_slots()
         if free:
             for row in claim_due_checks(self.engine, free, self.check_after):
                 self._submit(self._check, row)
 
     def _free_slots(self) -> int:
-        free = 0
-        while free < self.concurrency and self._in_flight.acquire(blocking=False):
-            free += 1
-        for _ in range(free):
-            self._in_flight.release()
-        return free
+        with self._busy_lock:
+            return self.concurrency - self._busy
 
-    def _submit(self, job: object, row: OutboxRow) -> None:
-        self._in_flight.acquire()
+    def _submit(self, job: Callable[[OutboxRow], None], row: OutboxRow) -> None:
         assert self._pool is not None
+        with self._busy_lock:
+            self._busy += 1
 
         def run() -> None:
             try:
-                job(row)  # type: ignore[operator]
-            except Exception:
+                job(row)
+            except Exception:  # logged against our id; the row stays where it is, never sent again
                 log.exception("outbox: request %s", row.request_ref)
             finally:
-                self._in_flight.release()
+                with self._busy_lock:
+                    self._busy -= 1
 
         self._pool.submit(run)
 
     def _send(self, row: OutboxRow) -> None:
-        self._rate.wait()
         answer = send(self.client, row.kind, row.params, self.callback_url)
         values: dict[str, object] = {"reason": answer.reason}
         if answer.location:
