@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from k2 import InvalidPayloadError
@@ -38,6 +39,7 @@ __all__ = [
     "ResultRow",
     "event_key",
     "map_event",
+    "raw_key",
 ]
 
 OUTCOME_MAPPED = "mapped"
@@ -77,19 +79,41 @@ class EventKey:
 
 
 def event_key(body: Mapping[str, Any], raw: bytes) -> EventKey:
-    """Classic: its `id`; Daraja: `daraja:<TransID>`; results: `<type>:<id>:<status>`; else the body's hash."""
+    """Classic: its `id`; Daraja: `daraja:<TransID>`; results: `<type>:<id>:<status>`; else the body's hash.
+
+    An id or kind the tables' indexes cannot hold (too long, control characters, lone surrogates) gives way to
+    the body's hash and `unknown`: the delivery is still kept, and a redelivery still gets the same key."""
     topic = body.get("topic")
     if isinstance(topic, str) and isinstance(body.get("id"), str):
-        return EventKey(body["id"], topic)
+        return _usable_key(body["id"], topic, raw)
     daraja_type, trans_id = body.get("TransactionType"), body.get("TransID")
     if isinstance(daraja_type, str) and isinstance(trans_id, str):
-        return EventKey(f"daraja:{trans_id}", f"daraja:{daraja_type}")
+        return _usable_key(f"daraja:{trans_id}", f"daraja:{daraja_type}", raw)
     data = body.get("data")
     if isinstance(data, dict) and isinstance(data.get("type"), str) and isinstance(data.get("id"), str):
         attributes = data.get("attributes")
         status = attributes.get("status") if isinstance(attributes, dict) else None
-        return EventKey(f"{data['type']}:{data['id']}:{status}", data["type"])
-    return EventKey(f"sha256:{hashlib.sha256(raw).hexdigest()}", str(topic) if isinstance(topic, str) else "unknown")
+        return _usable_key(f"{data['type']}:{data['id']}:{status}", data["type"], raw)
+    return raw_key(raw, str(topic) if isinstance(topic, str) else "unknown")
+
+
+def raw_key(raw: bytes, kind: str = "unknown") -> EventKey:
+    """The key of a body by its hash (`sha256:<hex>`): for bodies with no usable id, or none that can be read."""
+    return EventKey(f"sha256:{hashlib.sha256(raw).hexdigest()}", kind if _usable(kind, _MAX_KIND) else "unknown")
+
+
+_MAX_ID = 200  # K2's ids are UUIDs and M-Pesa receipts; an index cannot hold just any length (PostgreSQL: ~2.7 kB)
+_MAX_KIND = 100
+
+
+def _usable(text: str, limit: int) -> bool:
+    return 0 < len(text) <= limit and text.isprintable()
+
+
+def _usable_key(event_id: str, kind: str, raw: bytes) -> EventKey:
+    if _usable(event_id, _MAX_ID) and _usable(kind, _MAX_KIND):
+        return EventKey(event_id, kind)
+    return raw_key(raw, kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +142,48 @@ def map_event(body: Mapping[str, Any], *, event_id: str, received_at: datetime) 
     try:
         event = parse(body)
         mapped = _map(event, event_id, received_at)
-    except (InvalidPayloadError, ValueError) as err:
-        return Mapped(outcome=OUTCOME_FAILED, error=str(err))
+    except (InvalidPayloadError, ValueError, ArithmeticError) as err:  # ArithmeticError: decimal's own signals
+        return Mapped(outcome=OUTCOME_FAILED, error=_plain(str(err)))
+    except RecursionError:
+        return Mapped(outcome=OUTCOME_FAILED, error="body is nested too deeply to map")
     has_rows = mapped.transactions or mapped.reversals or mapped.customers or mapped.settlements or mapped.results
     mapped.outcome = OUTCOME_MAPPED if has_rows else OUTCOME_UNMAPPED
     return mapped
+
+
+_MAX_CENTS = 2**63 - 1  # what a BIGINT column holds
+
+
+def _cents(amount: Decimal) -> int:
+    """Integer cents of an amount K2 says moved, or `ValueError` saying plainly why it is not money: not a
+    finite number, not positive, a fraction of a cent, or more cents than the database holds."""
+    if not amount.is_finite():
+        raise ValueError(f"amount {_shown(amount)} is not a finite number")
+    if amount <= 0:
+        raise ValueError(f"amount {_shown(amount)} is not positive")
+    # Decided from the digits, before any arithmetic: 1e999999 * 100 overflows Decimal's context, and a product
+    # of more than 28 significant digits would be rounded (a fraction of a cent quietly kept as whole cents).
+    digits, exponent = amount.as_tuple().digits, int(amount.as_tuple().exponent)  # an int: the amount is finite
+    if amount.adjusted() > 17:  # 10^18 units is 10^20 cents, past any BIGINT
+        raise ValueError(f"amount {_shown(amount)} is too large to store")
+    below_cent = -2 - exponent
+    if amount.adjusted() < -2 or (below_cent > 0 and any(digits[-below_cent:])):
+        raise ValueError(f"amount {_shown(amount)} has a fraction of a cent")
+    cents = to_cents(amount)  # exact here: at most 20 significant digits remain, the rest are zeros
+    if cents > _MAX_CENTS:
+        raise ValueError(f"amount {_shown(amount)} is too large to store")
+    return cents
+
+
+def _shown(amount: Decimal) -> str:
+    text = str(amount)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
+def _plain(message: str, limit: int = 500) -> str:
+    """An error for the `error` column: bounded, and free of what a database refuses (NUL, lone surrogates)."""
+    text = message.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def _map(event: WebhookEvent | DarajaEvent | StatusDocument, event_id: str, received_at: datetime) -> Mapped:
@@ -161,7 +222,7 @@ def _map_webhook(event: WebhookEvent, event_id: str, received_at: datetime, mapp
         mapped.settlements.append(
             {
                 "id": resource.id or event_id,
-                "amount_cents": to_cents(resource.amount),
+                "amount_cents": _cents(resource.amount),
                 "currency": resource.currency,
                 "status": resource.status,
                 "destination_type": resource.destination_type,
@@ -179,7 +240,7 @@ def _map_daraja(event: DarajaEvent, event_id: str, received_at: datetime, mapped
             reference=event.trans_id,
             kind=_DARAJA_KINDS.get(event.transaction_type, "other"),
             till_number=event.business_short_code,
-            amount_cents=to_cents(event.amount),
+            amount_cents=_cents(event.amount),
             currency="KES",
             occurred_at=event.trans_time,
             sender_phone=phone,
@@ -252,7 +313,7 @@ def _add_received(
             reference=_reference(resource),
             kind=kind,
             till_number=resource.till_number,
-            amount_cents=to_cents(resource.amount),
+            amount_cents=_cents(resource.amount),
             currency=resource.currency,
             occurred_at=resource.origination_time,
             sender_phone=phone,
@@ -315,7 +376,7 @@ def _map_result(document: StatusDocument, event_id: str, received_at: datetime, 
         resource = document.resource
         if resource is not None:
             values |= {
-                "amount_cents": to_cents(resource.amount),
+                "amount_cents": _cents(resource.amount),
                 "currency": resource.currency,
                 "phone_number": to_e164(resource.sender_phone_number),
                 "till_number": resource.till_number,
@@ -328,7 +389,7 @@ def _map_result(document: StatusDocument, event_id: str, received_at: datetime, 
     elif isinstance(document, Payment):
         amount = document.amount
         if amount is not None and amount.value is not None:
-            values |= {"amount_cents": to_cents(amount.value), "currency": amount.currency}
+            values |= {"amount_cents": _cents(amount.value), "currency": amount.currency}
         values["disbursements_json"] = json.dumps(
             [
                 disbursement.model_dump(mode="json")

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from .mapping import OUTCOME_FAILED, Mapped, map_event
+from .mapping import OUTCOME_FAILED, Mapped, _plain, map_event, raw_key
 from ..db.engine import is_transient
 from ..db.tables import (
     OUTCOME_TABLES,
@@ -60,15 +60,19 @@ class Delivered:
 
 def write_batch(engine: Engine, deliveries: Sequence[Delivered]) -> None:
     """Commit a batch in one transaction of one statement per table (no savepoint: the hot path's cost is per
-    statement); if the database refuses it, roll back and store it again event by event (`record_deliveries`)."""
+    statement); if the database refuses it, roll back and store it again event by event, so one bad row never
+    refuses its neighbours. Only a database that is unavailable (`is_transient`) raises."""
     try:
         with engine.begin() as connection:
             _write(connection, deliveries)
-    except DBAPIError as err:
-        if is_transient(err):
+        return
+    except _ROW_ERRORS as err:
+        if _transient(err):
             raise
-        with engine.begin() as connection:
-            record_deliveries(connection, deliveries)
+        log.warning("a batch of %d deliveries was refused (%s); storing it event by event", len(deliveries),
+                    _reason(err))
+    with engine.begin() as connection:
+        _write_each(connection, deliveries)
 
 
 def record_deliveries(connection: Connection, deliveries: Sequence[Delivered]) -> None:
@@ -78,20 +82,61 @@ def record_deliveries(connection: Connection, deliveries: Sequence[Delivered]) -
     try:
         with connection.begin_nested():
             _write(connection, deliveries)
-    except DBAPIError as err:
-        if is_transient(err):
+    except _ROW_ERRORS as err:
+        if _transient(err):
             raise
-        for delivery in deliveries:
-            try:
-                with connection.begin_nested():
-                    _write(connection, [delivery])
-            except DBAPIError as single:
-                if is_transient(single):
-                    raise
-                log.error("event %s could not be stored as mapped: %s", delivery.id, single.orig)
-                failed = Mapped(outcome=OUTCOME_FAILED, error=f"database refused its rows: {single.orig}")
-                kept = Delivered(delivery.id, delivery.kind, delivery.received_at, delivery.payload, failed)
+        _write_each(connection, deliveries)
+
+
+# What one event's rows can make a write raise: the database refusing them (DataError, IntegrityError, an index
+# row too large), or the driver before it sends them (an int past SQLite's 64 bits, text with a lone surrogate).
+_ROW_ERRORS = (DBAPIError, ArithmeticError, ValueError, TypeError)
+# SQLSTATE classes that are about the rows, never the database's health: data exception, integrity constraint,
+# program limit exceeded (PostgreSQL reports an index row too large as an OperationalError, which
+# `is_transient` would retry forever, each time refusing the batch's neighbours).
+_ROW_SQLSTATES = ("22", "23", "54")
+
+
+def _transient(error: BaseException) -> bool:
+    if not isinstance(error, DBAPIError):
+        return False
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate[:2] in _ROW_SQLSTATES:
+        return False
+    return is_transient(error)
+
+
+def _reason(error: BaseException) -> str:
+    """What the database or driver said, without the statement or its parameters."""
+    return _plain(str(error.orig if isinstance(error, DBAPIError) else error).split("\n", 1)[0], limit=300)
+
+
+def _write_each(connection: Connection, deliveries: Sequence[Delivered]) -> None:
+    """Each event in a savepoint of its own; one the database refuses is stored `failed` with the reason, under
+    its own id or, if even that is refused (an id no index holds), under its body's hash."""
+    for delivery in deliveries:
+        try:
+            with connection.begin_nested():
+                _write(connection, [delivery])
+            continue
+        except _ROW_ERRORS as single:
+            if _transient(single):
+                raise
+            reason = _reason(single)
+        log.error("event %.80s could not be stored as mapped: %s", delivery.id, reason)
+        failed = Mapped(outcome=OUTCOME_FAILED, error=f"database refused its rows: {reason}")
+        kept = Delivered(delivery.id, delivery.kind, delivery.received_at, delivery.payload, failed)
+        try:
+            with connection.begin_nested():
                 _write(connection, [kept])
+            continue
+        except _ROW_ERRORS as again:
+            if _transient(again):
+                raise
+            failed.error = f"database refused its rows ({reason}) and its id ({_reason(again)})"
+        key = raw_key(delivery.payload.encode("utf-8", "surrogatepass"))
+        with connection.begin_nested():
+            _write(connection, [Delivered(key.id, key.kind, delivery.received_at, delivery.payload, failed)])
 
 
 def _write(connection: Connection, deliveries: Sequence[Delivered]) -> None:
@@ -287,6 +332,10 @@ def reprocess_failed(engine: Engine, *, batch_size: int = 500) -> int:
 def _remap(event_id: str, kind: str, received_at: datetime, payload: str) -> Delivered:
     try:
         body = json.loads(payload)
-    except json.JSONDecodeError as err:
-        return Delivered(event_id, kind, received_at, payload, Mapped(outcome=OUTCOME_FAILED, error=str(err)))
+    except (ValueError, RecursionError) as err:  # stored unreadable (nested too deeply): still unreadable
+        reason = str(err) if isinstance(err, ValueError) else "body is nested too deeply to read"
+        return Delivered(event_id, kind, received_at, payload, Mapped(outcome=OUTCOME_FAILED, error=reason))
+    if not isinstance(body, dict):
+        return Delivered(event_id, kind, received_at, payload,
+                         Mapped(outcome=OUTCOME_FAILED, error="body is not a JSON object"))
     return Delivered(event_id, kind, received_at, payload, map_event(body, event_id=event_id, received_at=received_at))

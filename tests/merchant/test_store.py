@@ -18,7 +18,8 @@ from merchant.inbox.mapping import (
     REQUEST_REF_KEY,
     Mapped,
 )
-from merchant.inbox.store import Delivered, record_deliveries, reprocess_failed
+from merchant.inbox.mapping import event_key
+from merchant.inbox.store import Delivered, record_deliveries, reprocess_failed, write_batch
 
 from .conftest import NOW, buygoods, count, delivered, rows
 
@@ -98,6 +99,53 @@ class TestBatches:
         assert outcomes == {good.id: "mapped", bad.id: "failed"}
 
 
+class TestRefusedRows:
+    """A row the database or its driver refuses fails its own event only; the batch's neighbours are stored."""
+
+    def test_write_batch_cents_past_bigint_is_isolated_as_failed(self, database) -> None:
+        good, bad = delivered(buygoods(1)), delivered(buygoods(2))
+        bad.mapped.transactions[0]["amount_cents"] = 10**30  # SQLite's driver: OverflowError; PostgreSQL: DataError
+        write_batch(database, [good, bad])
+        assert [row.reference for row in rows(database, "SELECT reference FROM transactions")] == ["REF0000001"]
+        outcomes = {row.id: (row.outcome, row.error) for row in rows(database, "SELECT * FROM webhook_events")}
+        assert outcomes[good.id] == ("mapped", None)
+        assert outcomes[bad.id][0] == "failed" and outcomes[bad.id][1].startswith("database refused its rows")
+
+    def test_write_batch_text_the_driver_cannot_encode_is_isolated(self, database) -> None:
+        body = buygoods(2).replace(b'"Wanjiru"', b'"Wan\\ud800jiru"')  # a lone surrogate once parsed
+        write_batch(database, [delivered(buygoods(1)), delivered(body), delivered(buygoods(3))])
+        assert count(database, "transactions") == 2
+        event = rows(database, "SELECT * FROM webhook_events WHERE outcome = 'failed'")[0]
+        assert (event.id, event.payload) == ("evt-buygoods_transaction_received-2", body.decode())
+        assert "surrogates not allowed" in event.error
+
+    def test_write_batch_reference_too_long_for_an_index_is_isolated(self, database) -> None:
+        body = buygoods(2, reference=os.urandom(40_000).hex())  # PostgreSQL: "index row requires ... bytes"
+        write_batch(database, [delivered(buygoods(1)), delivered(body)])
+        assert count(database, "transactions", "reference = 'REF0000001'") == 1
+        assert count(database, "webhook_events") == 2
+        if database.dialect.name == "postgresql":  # SQLite indexes any length
+            assert count(database, "webhook_events", "outcome = 'failed'") == 1
+
+    def test_write_batch_id_the_database_refuses_is_kept_under_its_body_hash(self, database) -> None:
+        body = buygoods(2)
+        hostile = delivered(body)
+        hostile = Delivered("evt-\ud800", hostile.kind, NOW, hostile.payload, hostile.mapped)
+        write_batch(database, [delivered(buygoods(1)), hostile])
+        kept = rows(database, "SELECT * FROM webhook_events WHERE outcome = 'failed'")[0]
+        assert kept.id.startswith("sha256:") and kept.payload == body.decode()
+        assert "its id" in kept.error
+        assert count(database, "transactions") == 1
+
+    def test_event_key_an_id_no_index_holds_is_the_body_hash(self) -> None:
+        for bad_id in ("x" * 5_000, "evt\x00", "evt\ud800", "evt\nnext", ""):
+            raw = json.dumps({"topic": "buygoods_transaction_received", "id": bad_id}).encode()
+            key = event_key(json.loads(raw), raw)
+            assert key.id.startswith("sha256:") and key.kind == "buygoods_transaction_received"
+        raw = json.dumps({"topic": "t" * 500, "id": "evt-1"}).encode()
+        assert event_key(json.loads(raw), raw).kind == "unknown"
+
+
 class TestReprocess:
     def test_reprocess_failed_maps_events_after_a_fix(self, database) -> None:
         body = buygoods(5)
@@ -127,6 +175,16 @@ class TestReprocess:
         record(database, json.dumps({"no": "shape"}).encode())
         assert reprocess_failed(database) == 0
         assert rows(database, "SELECT outcome FROM webhook_events")[0].outcome == "failed"
+
+    def test_reprocess_failed_leaves_a_body_nested_too_deeply_failed(self, database) -> None:
+        payload = "[" * 5_000 + "]" * 5_000
+        unreadable = Delivered("sha256:deep", "unknown", NOW, payload, Mapped(outcome=OUTCOME_FAILED, error="deep"))
+        with database.begin() as connection:
+            record_deliveries(connection, [unreadable])
+        assert reprocess_failed(database) == 0
+        assert tuple(rows(database, "SELECT outcome, error FROM webhook_events")[0]) == (
+            "failed", "body is nested too deeply to read"
+        )
 
     def test_redelivery_of_a_failed_event_heals_it(self, database) -> None:
         body = buygoods(6)
