@@ -7,6 +7,7 @@ entirely. A row left `Requested` was interrupted mid-send: it becomes `unknown`,
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import sqlalchemy as sa
 from alembic import op
@@ -111,7 +112,7 @@ def _move_requests() -> None:
         params = {
             "till_number": row.till_number,
             "phone_number": row.phone_number,
-            "amount": str((row.requested_cents or 0) / 100),
+            "amount": str(Decimal(row.requested_cents or 0) / 100),
             "first_name": row.first_name,
             "metadata": metadata,
         }
