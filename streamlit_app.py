@@ -1,9 +1,12 @@
-"""The frame around every page: page config, the demo banner, and navigation over `pages/`."""
+"""The frame around every page: page config, the demo banner, sign-in, and navigation over the pages the signed-in
+user's role may see (a page left out cannot be opened by its URL either)."""
 from __future__ import annotations
 
 import streamlit as st
 
+from merchant.access import Permission, can
 from ui import settings
+from ui.signin import signed_in_user
 
 st.set_page_config(page_title="K2 Merchant Dashboard", page_icon=":material/payments:", layout="wide")
 
@@ -11,11 +14,18 @@ st.title("K2 Merchant Dashboard")
 if settings().demo_mode:
     st.warning("Demo mode: connected to the built-in K2 emulator. No real money moves.", icon=":material/science:")
 
-page = st.navigation(
-    [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/money_in.py", title="Money in", icon=":material/payments:"),
-        st.Page("pages/ask_to_pay.py", title="Ask to pay", icon=":material/phone_iphone:"),
-    ]
-)
-page.run()
+user = signed_in_user()
+
+# Each page with what it needs; None: every signed-in user.
+PAGES: list[tuple[st.Page, Permission | None, str]] = [
+    (st.Page("pages/home.py", title="Home", icon=":material/home:", default=True), None, "Money"),
+    (st.Page("pages/money_in.py", title="Money in", icon=":material/payments:"), Permission.SEE_MONEY_IN, "Money"),
+    (st.Page("pages/ask_to_pay.py", title="Ask to pay", icon=":material/phone_iphone:"), Permission.ASK_TO_PAY,
+     "Money"),
+]
+sections: dict[str, list[st.Page]] = {}
+for page, needs, section in PAGES:
+    if needs is None or can(user.role, needs):
+        sections.setdefault(section, []).append(page)
+
+st.navigation(sections).run()

@@ -29,6 +29,7 @@ class Settings:
     emulated: bool = False  # K2 is the embedded emulator (demo mode), though its credentials are filled in
     outbox_concurrency: int = 8  # money requests in flight at once
     outbox_per_second: float = 20.0  # money requests sent per second at most
+    session_idle_minutes: float = 30.0  # a signed-in session ends after this long without a click
 
     @property
     def demo_mode(self) -> bool:
@@ -51,7 +52,11 @@ _NAMES = {
     "PUBLIC_BASE_URL": "public_base_url",
     "DATABASE_URL": "database_url",
 }
-_NUMBERS = {"OUTBOX_CONCURRENCY": ("outbox_concurrency", int), "OUTBOX_PER_SECOND": ("outbox_per_second", float)}
+_NUMBERS = {
+    "OUTBOX_CONCURRENCY": ("outbox_concurrency", int),
+    "OUTBOX_PER_SECOND": ("outbox_per_second", float),
+    "SESSION_IDLE_MINUTES": ("session_idle_minutes", float),
+}
 
 
 def load_settings(environ: Mapping[str, str] | None = None, secrets_path: Path = SECRETS_PATH) -> Settings:

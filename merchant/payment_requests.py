@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, Row, Select, Table, select
 from k2 import RequestValidationError
 from k2.types import IncomingPaymentParams
 
+from .access import AuditAction, Permission, User, record, require
 from .db.tables import IncomingPaymentRequest
 from .errors import InputError
 from .inbox import REQUEST_REF_KEY
@@ -71,19 +72,22 @@ class PaymentRequest:
 
 def request_payment(
     runtime: Runtime,
+    actor: User,
     *,
     request_ref: str,
     phone_number: str,
     amount: Decimal | str,
     first_name: str | None = None,
     note: str | None = None,
-    created_by: str | None = None,
     repeat_ok: bool = False,
+    source: str | None = None,
 ) -> PaymentRequest:
-    """Queue an M-Pesa prompt for whole `amount` shillings; `InputError` names the field when the input is bad,
-    `UnansweredPrompt` when this phone has an unanswered one (unless `repeat_ok`). Nothing is stored for either.
+    """Queue an M-Pesa prompt for whole `amount` shillings, if `actor` may ask customers to pay (`NotAllowed`);
+    `InputError` names the field when the input is bad, `UnansweredPrompt` when this phone has an unanswered one
+    (unless `repeat_ok`). Nothing is stored for any of these. The request and its audit entry commit together.
 
     The same `request_ref` again returns the request already queued, whatever was typed the second time."""
+    require(actor, Permission.ASK_TO_PAY)
     engine = runtime.engine
     assert engine is not None, "the runtime is not started"
     existing = get_request(engine, request_ref)
@@ -95,7 +99,7 @@ def request_payment(
             earlier = _unanswered(connection, params.phone_number)
             if earlier is not None:
                 raise UnansweredPrompt(_request(earlier))
-        enqueue(
+        if enqueue(
             connection,
             request_ref=request_ref,
             kind=KIND,
@@ -103,8 +107,11 @@ def request_payment(
             amount=params.amount,
             phone_number=params.phone_number,
             note=(note or "").strip() or None,
-            created_by=created_by,
-        )
+            created_by=actor.username,
+        ):
+            record(connection, AuditAction.MONEY_REQUESTED, actor=actor.username, target=request_ref,
+                   detail={"kind": KIND, "amount": str(params.amount), "phone_number": params.phone_number},
+                   source=source)
     if runtime.outbox is not None:
         runtime.outbox.wake()
     request = get_request(engine, request_ref)

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from k2 import K2Client
 
+from .access import new_setup_code
 from .config import Settings, load_settings
 from .db import open_database
 from .inbox import WEBHOOK_PATH, IngestWorker, WebhookReceiver
@@ -65,6 +66,10 @@ class Runtime:
         if self.engine is not None:
             return self
         self.engine = open_database(self.settings.database_url, lock_timeout=self._lock_timeout)
+        code = new_setup_code(self.engine)
+        if code is not None:  # the console and the log: only whoever runs the server can claim it
+            print(f"No owner account yet. Open the dashboard and create it with the setup code {code}", flush=True)
+            log.warning("No owner account yet: the one-time setup code is %s", code)
         # Full collections over everything imported so far were the ingest p99 (pauses of 40-80 ms under load):
         # startup objects leave the collector's view, and young ones are collected less often.
         gc.freeze()

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
+from merchant.access import NotAllowed
 from merchant.errors import InputError
 from merchant.payment_requests import PaymentRequest, UnansweredPrompt, get_request, recent_requests, request_payment
 from ui import database, fail, nairobi_time, runtime, settings
+from ui.signin import current_user, source_address
 from ui.words import kes, phone, request_status
 
 FIELDS = ("ask_to_pay_phone", "ask_to_pay_amount", "ask_to_pay_name", "ask_to_pay_note")
@@ -26,8 +28,9 @@ def send(fields: dict[str, str], *, repeat_ok: bool = False) -> None:
     """Queue the prompt under this form's token; a repeat of the token is the same request, never a second."""
     try:
         sent = request_payment(
-            runtime(), request_ref=st.session_state.ask_to_pay_token, phone_number=fields["phone"],
+            runtime(), current_user(), request_ref=st.session_state.ask_to_pay_token, phone_number=fields["phone"],
             amount=fields["amount"], first_name=fields["name"], note=fields["note"], repeat_ok=repeat_ok,
+            source=source_address(),
         )
     except UnansweredPrompt as err:
         earlier = err.earlier
@@ -40,6 +43,9 @@ def send(fields: dict[str, str], *, repeat_ok: bool = False) -> None:
         return
     except InputError as err:
         st.error(err.message)
+        return
+    except NotAllowed as err:
+        st.error(str(err))
         return
     except Exception:  # shown plainly, logged in full
         fail("The payment request could not be sent.")
@@ -60,6 +66,7 @@ def say_how_it_is_going(request: PaymentRequest) -> None:
 
 
 st.header("Ask a customer to pay")
+current_user()
 current = settings()
 if not (current.k2_client_id and current.k2_client_secret):
     st.info("Asking customers to pay needs K2: set K2_CLIENT_ID and K2_CLIENT_SECRET, or start the demo with "

@@ -3,16 +3,28 @@ never on these words."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from merchant.outbound import OutboxState
 
-__all__ = ["Status", "kes", "phone", "request_status"]
+__all__ = ["Status", "kes", "nairobi_clock", "phone", "request_status"]
 
 _NO_ANSWER_WORDS = ("did not respond", "no response", "timed out", "timeout", "cannot be reached")
 _NO_ANSWER_AFTER = timedelta(minutes=2)
 _GIVE_UP_AFTER = timedelta(days=1)
+
+
+_NAIROBI = ZoneInfo("Africa/Nairobi")
+
+
+def nairobi_clock(moment: datetime) -> str:
+    """`15:42` Nairobi time, with the day when it is not today (`Mon 30 Nov, 15:42`)."""
+    local = moment.astimezone(_NAIROBI)
+    if local.date() == datetime.now(_NAIROBI).date():
+        return f"{local:%H:%M}"
+    return f"{local:%a %-d %b, %H:%M}"
 
 
 def kes(amount: Decimal | None, *, cents: bool = False) -> str:

@@ -18,6 +18,9 @@ __all__ = [
     "IncomingPaymentRequest",
     "OutboxRequest",
     "WebhookRejection",
+    "UserAccount",
+    "AuditEntry",
+    "AppSecret",
     "PaymentRecord",
     "TransferRecord",
     "SendMoneyRecord",
@@ -221,6 +224,49 @@ class WebhookRejection(SQLModel, table=True):
     reason: str
     count: int
     last_at: datetime = _utc()
+
+
+class UserAccount(SQLModel, table=True):
+    """Someone who signs in: a bcrypt password hash (never the password), a role, and when they last signed in.
+
+    `sessions_valid_after` ends every session begun before it ("sign out everywhere", a password reset)."""
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, index=True)
+    name: str
+    email: str | None = None
+    role: str
+    password_hash: str
+    disabled: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    created_at: datetime = _utc()
+    last_login_at: datetime | None = _utc(nullable=True)
+    sessions_valid_after: datetime | None = _utc(nullable=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what, when, from where: appended, never changed."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc(index=True)
+    actor: str | None = Field(default=None, index=True)  # a username, "console", or None before sign-in
+    action: str = Field(index=True)
+    target: str | None = None  # whom or what it was done to: a username, a request's id, ...
+    detail: str | None = Field(default=None, sa_type=Text)
+    source: str | None = Field(default=None, index=True)  # the address it came from
+
+
+class AppSecret(SQLModel, table=True):
+    """Secrets the server makes for itself on first start (the sign-in cookie key, the setup code's hash)."""
+
+    __tablename__ = "app_secrets"
+
+    name: str = Field(primary_key=True)
+    value: str
+    created_at: datetime = _utc()
 
 
 OUTCOME_TABLES: dict[str, type[_Outcome]] = {

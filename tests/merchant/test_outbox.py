@@ -13,6 +13,7 @@ import pytest
 
 from k2 import K2Client
 from k2sim import RunningSim, SimConfig, start_in_thread
+from merchant.access import CONSOLE
 from merchant.config import Settings
 from merchant.db import open_database
 from merchant.outbound import FINAL, TRANSITIONS, OutboxState, enqueue, find, state_for_k2_status
@@ -139,7 +140,7 @@ def runtime_for(receiver: Receiver, database_url: str) -> Iterator[Callable[...,
 
 def ask(runtime: Runtime, phone: str = "0712345678", amount: str = "500") -> str:
     ref = uuid.uuid4().hex
-    request_payment(runtime, request_ref=ref, phone_number=phone, amount=amount, repeat_ok=True)
+    request_payment(runtime, CONSOLE, request_ref=ref, phone_number=phone, amount=amount, repeat_ok=True)
     return ref
 
 

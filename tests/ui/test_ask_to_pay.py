@@ -13,8 +13,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from k2sim import RunningSim
+from merchant.access import Role
 
-ROOT = Path(__file__).resolve().parents[2]
+from .conftest import page_as
 
 
 @pytest.fixture
@@ -35,8 +36,8 @@ def prompts_sent(sim: RunningSim, phone: str) -> int:
     return sum(1 for entry in log if entry["method"] == "POST" and entry["body"]["subscriber"]["phone_number"] == phone)
 
 
-def open_page() -> AppTest:
-    page = AppTest.from_file(str(ROOT / "pages" / "ask_to_pay.py"), default_timeout=30)
+def open_page(role: Role = Role.CASHIER) -> AppTest:
+    page = page_as("pages/ask_to_pay.py", role)
     page.run()
     assert not page.exception, page.exception
     return page
@@ -128,3 +129,15 @@ def test_a_second_prompt_to_a_phone_that_has_not_answered_needs_a_yes(k2_env: Ru
     page.run()
     eventually(page, lambda p: len(p.dataframe[0].value) == 2)
     assert prompts_sent(k2_env, "+254733111222") == 2
+
+
+def test_a_viewer_cannot_ask_and_nothing_is_sent(k2_env: RunningSim) -> None:
+    page = ask(open_page(Role.VIEWER), "0744 555 123", "100")
+    assert "cannot do this" in page.error[0].value and "cashier" in page.error[0].value
+    assert prompts_sent(k2_env, "+254744555123") == 0
+
+
+def test_a_page_run_without_sign_in_shows_nothing(k2_env: RunningSim) -> None:
+    page = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "pages" / "ask_to_pay.py"), default_timeout=30)
+    page.run()
+    assert page.info[0].value == "Sign in to see this page." and not page.text_input

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,10 @@ from streamlit.testing.v1 import AppTest
 
 from merchant.db import open_database
 from merchant.inbox.store import record_deliveries
+from merchant.access import Role
 from tests.merchant.conftest import buygoods, delivered
+
+from .conftest import add, app, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,8 +26,9 @@ def database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def run_page() -> AppTest:
-    page = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30)
-    page.run()
+    """The app as a signed-in owner sees it first."""
+    add(os.environ["DATABASE_URL"], "wanjiku", Role.OWNER)
+    page = sign_in(app(), "wanjiku")
     assert not page.exception, page.exception
     return page
 
@@ -65,6 +70,6 @@ def test_entry_page_says_plainly_when_the_database_cannot_be_read(
 ) -> None:
     (tmp_path / "merchant.db").mkdir()  # a folder where the database file should be
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'merchant.db'}")
-    page = run_page()
+    page = app()
     assert "cannot be read right now" in page.error[0].value
     assert "merchant.db" not in page.error[0].value and not page.metric

@@ -1,0 +1,56 @@
+"""Who may do what: the roles, the permissions, and the one table between them."""
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["ROLE_PERMISSIONS", "NotAllowed", "Permission", "Role", "can"]
+
+
+class Role(StrEnum):
+    """A user's role; stored as its value."""
+
+    OWNER = "owner"  # everything, including users and settings
+    FINANCE = "finance"  # payouts, settlements, approvals, exports
+    CASHIER = "cashier"  # ask to pay, see money in
+    VIEWER = "viewer"  # charts and tables; no actions, phone numbers masked
+
+
+class Permission(StrEnum):
+    """One thing a person may see or do."""
+
+    SEE_MONEY_IN = "see_money_in"
+    SEE_PHONES = "see_phones"  # phone numbers unmasked
+    ASK_TO_PAY = "ask_to_pay"
+    EXPORT = "export"
+    PAY_OUT = "pay_out"
+    APPROVE = "approve"
+    SETTLE = "settle"
+    MANAGE_USERS = "manage_users"
+    MANAGE_SETTINGS = "manage_settings"
+    SEE_AUDIT = "see_audit"
+    SEE_EVENTS = "see_events"
+    REPROCESS = "reprocess"
+
+
+_P = Permission
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.OWNER: frozenset(Permission),
+    Role.FINANCE: frozenset({_P.SEE_MONEY_IN, _P.SEE_PHONES, _P.EXPORT, _P.PAY_OUT, _P.APPROVE, _P.SETTLE}),
+    Role.CASHIER: frozenset({_P.SEE_MONEY_IN, _P.SEE_PHONES, _P.ASK_TO_PAY}),
+    Role.VIEWER: frozenset({_P.SEE_MONEY_IN}),
+}
+
+
+def can(role: Role, permission: Permission) -> bool:
+    """Whether `role` has `permission`."""
+    return permission in ROLE_PERMISSIONS[role]
+
+
+class NotAllowed(PermissionError):
+    """The acting user's role does not allow this; the message says which role would."""
+
+    def __init__(self, role: Role, permission: Permission) -> None:
+        allowed = [other.value for other in Role if can(other, permission)]
+        super().__init__(f"Your role ({role.value}) cannot do this; ask someone who is {' or '.join(allowed)}.")
+        self.role = role
+        self.permission = permission

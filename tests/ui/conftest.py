@@ -1,0 +1,50 @@
+"""Signed-in pages under AppTest: a user in session state for a page run alone, or a real sign-in through the
+frame's form for the whole app."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from merchant.access import CONSOLE, Role, User, add_user
+from merchant.db import open_database
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "correct horse battery"
+
+
+def a_user(role: Role = Role.OWNER, username: str = "wanjiku") -> User:
+    """A user as the frame puts one in session state (nothing is stored)."""
+    return User(username, username.title(), None, role, False, datetime.now(UTC), None, None)
+
+
+def page_as(script: str, role: Role = Role.OWNER) -> AppTest:
+    """One page file, run alone as if the frame had signed `role` in."""
+    page = AppTest.from_file(str(ROOT / script), default_timeout=30)
+    page.session_state["signin_user"] = a_user(role)
+    return page
+
+
+def add(database_url: str, username: str, role: Role, password: str = PASSWORD) -> None:
+    """A user in the database, added from the console."""
+    engine = open_database(database_url)
+    add_user(engine, CONSOLE, username=username, name=username.title(), role=role, password=password)
+    engine.dispose()
+
+
+def sign_in(page: AppTest, username: str, password: str = PASSWORD) -> AppTest:
+    """Fill the frame's sign-in form and submit it."""
+    fields = {field.label: field for field in page.text_input}
+    fields["Username"].input(username)
+    fields["Password"].input(password)
+    next(button for button in page.button if button.label == "Sign in").click()
+    page.run()
+    return page
+
+
+def app() -> AppTest:
+    """The whole app (the frame), run once."""
+    page = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30)
+    page.run()
+    return page
