@@ -5,13 +5,31 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
+import pytest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest, app_test
 
 from merchant.access import CONSOLE, Role, User, add_user
 from merchant.db import open_database
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
+
+
+class _NavigatedPages(PagesManager):
+    """AppTest resets Streamlit's "pages/ is auto-discovered" flag before every run, so from the second run on it
+    would run the current page alone, without the frame (and its sign-in). The server never does: app.py says
+    up front that pages/ is navigated. This says the same to AppTest."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        PagesManager.uses_pages_directory = False
+
+
+@pytest.fixture(autouse=True)
+def navigated_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every AppTest here runs the frame on every run, as the server does."""
+    monkeypatch.setattr(app_test, "PagesManager", _NavigatedPages)
 
 
 def a_user(role: Role = Role.OWNER, username: str = "wanjiku") -> User:
