@@ -19,7 +19,10 @@ from merchant.money_in import (
     summary,
     top_payers,
 )
+from merchant.access import Permission, User, can, exported, mask_phone
 from ui import database, fail, nairobi_time, settings
+from ui.signin import current_user, source_address
+from ui.words import phone
 
 # What the page shows for one filter; a tuple, since a class defined in a page (run as `__main__`) cannot be pickled.
 Loaded = tuple[Summary, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, bytes]
@@ -43,12 +46,19 @@ def load(database_url: str, first: date, last: date, kinds: tuple[str, ...], sea
     )
 
 
+def record_export(user: User, first: date, last: date) -> None:
+    """The accountant's CSV is an export: the audit trail says who took which days."""
+    exported(database(), user, what="money in", detail={"from": str(first), "to": str(last)},
+             source=source_address())
+
+
 def kes(amount: object) -> str:
     """Shillings as people read them: thousands separated, two places (the label says KES)."""
     return f"{amount:,.2f}"
 
 
 st.header("Money in")
+user = current_user()
 today = datetime.now(BUSINESS_TIMEZONE).date()
 when, kind, text = st.columns([2, 2, 3])
 picked = when.date_input("Dates", (today - timedelta(days=29), today), max_value=today, format="DD/MM/YYYY",
@@ -62,6 +72,11 @@ try:
                                                          search.strip())
 except Exception:  # shown plainly, logged in full
     fail("The payments cannot be read right now.")
+if not can(user.role, Permission.SEE_PHONES):  # a viewer sees enough of a number to tell payers apart
+    payments = payments.assign(sender_phone=payments["sender_phone"].map(mask_phone))
+    payers = payers.assign(sender_phone=payers["sender_phone"].map(mask_phone))
+payments = payments.assign(sender_phone=payments["sender_phone"].map(phone))
+payers = payers.assign(sender_phone=payers["sender_phone"].map(phone))
 
 if payments.empty:
     st.info(f"No payments between {first:%d %b %Y} and {last:%d %b %Y}"
@@ -101,5 +116,7 @@ st.dataframe(payments.assign(occurred_at=nairobi_time(payments["occurred_at"])),
                             "amount": st.column_config.NumberColumn("Amount", format="accounting"),
                             "reference": "Reference", "kind": "Kind", "status": "Status", "currency": "Currency",
                             "sender": "Sender", "sender_phone": "Phone", "till_number": "Till"})
-st.download_button("Download CSV", csv, file_name=f"money-in_{first:%Y-%m-%d}_{last:%Y-%m-%d}.csv",
-                   mime="text/csv", icon=":material/download:", on_click="ignore", key="money_in_csv")
+if can(user.role, Permission.EXPORT):
+    st.download_button("Download CSV", csv, file_name=f"money-in_{first:%Y-%m-%d}_{last:%Y-%m-%d}.csv",
+                       mime="text/csv", icon=":material/download:", key="money_in_csv",
+                       on_click=record_export, args=(user, first, last))

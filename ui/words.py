@@ -38,7 +38,7 @@ def phone(e164: str | None) -> str:
     """`+254712345678` as Kenyans write it: `0712 345 678` (other countries' numbers as stored)."""
     if not e164:
         return ""
-    if e164.startswith("+254") and len(e164) == 13:
+    if e164.startswith("+254") and len(e164) == 13:  # masked ones too: +254712***678 reads 0712 *** 678
         local = "0" + e164[4:]
         return f"{local[:4]} {local[4:7]} {local[7:]}"
     return e164

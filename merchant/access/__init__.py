@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from .audit import AUDIT_COLUMNS, AuditAction, audit_log, record
-from .roles import ROLE_PERMISSIONS, NotAllowed, Permission, Role, can
+from .exports import exported
+from .roles import ROLE_PERMISSIONS, NotAllowed, Permission, Role, can, mask_phone
 from .signin import SignInRefused, cookie_key, create_owner, has_users, new_setup_code, session_valid, sign_in, signed_out
 from .users import (
     CONSOLE,
@@ -31,10 +32,12 @@ __all__ = [
     "audit_log",
     "can",
     "cookie_key",
+    "exported",
     "create_owner",
     "get_user",
     "has_users",
     "list_users",
+    "mask_phone",
     "new_setup_code",
     "record",
     "require",

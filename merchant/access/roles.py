@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ROLE_PERMISSIONS", "NotAllowed", "Permission", "Role", "can"]
+__all__ = ["ROLE_PERMISSIONS", "NotAllowed", "Permission", "Role", "can", "mask_phone"]
 
 
 class Role(StrEnum):
@@ -54,3 +54,10 @@ class NotAllowed(PermissionError):
         super().__init__(f"Your role ({role.value}) cannot do this; ask someone who is {' or '.join(allowed)}.")
         self.role = role
         self.permission = permission
+
+
+def mask_phone(e164: str | None) -> str | None:
+    """A phone number a viewer may see: `+254712***678` (enough to tell two payers apart, not to call them)."""
+    if not e164 or len(e164) < 10:
+        return e164
+    return f"{e164[:7]}***{e164[-3:]}"

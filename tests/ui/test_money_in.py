@@ -12,6 +12,10 @@ import streamlit as st
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
+from merchant.access import Role
+
+from .conftest import a_user, page_as
+
 from merchant.db import open_database
 from merchant.money_in import BUSINESS_TIMEZONE
 from merchant.inbox.store import record_deliveries
@@ -55,8 +59,8 @@ def store(url: str, bodies: list[bytes]) -> None:
     engine.dispose()
 
 
-def run_page(page: AppTest | None = None) -> AppTest:
-    page = page or AppTest.from_file(str(ROOT / "pages" / "money_in.py"), default_timeout=30)
+def run_page(page: AppTest | None = None, role: Role = Role.FINANCE) -> AppTest:
+    page = page or page_as("pages/money_in.py", role)
     page.run()
     assert not page.exception, page.exception
     return page
@@ -141,6 +145,7 @@ def test_runs_as_a_page_of_the_navigation(shop: str) -> None:
         f"import streamlit as st\nst.navigation([st.Page({str(ROOT / 'pages' / 'money_in.py')!r})]).run()",
         default_timeout=30,
     )
+    frame.session_state["signin_user"] = a_user(Role.VIEWER)
     page = run_page(frame)
     assert page.metric[0].value == "1,663.49" and not page.error
 
@@ -179,3 +184,15 @@ def test_an_unreadable_database_is_said_plainly(tmp_path: Path, monkeypatch: pyt
     page = run_page()
     assert "cannot be read right now" in page.error[0].value
     assert "merchant.db" not in page.error[0].value and not page.metric
+
+
+def test_a_viewer_sees_masked_phones_and_cannot_export(shop: str) -> None:
+    page = run_page(role=Role.VIEWER)
+    assert "0700 000 002" not in set(page.dataframe[1].value["sender_phone"])
+    assert set(page.dataframe[1].value["sender_phone"]) >= {"0700 *** 002", "0700 *** 001"}
+    assert not page.get("download_button")
+
+
+def test_finance_sees_phones_as_kenyans_write_them(shop: str) -> None:
+    page = run_page()
+    assert "0700 000 002" in set(page.dataframe[1].value["sender_phone"])
