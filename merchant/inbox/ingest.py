@@ -5,12 +5,14 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
 from ..db import is_transient
+from .rejections import RejectionCounter
 from .store import Delivered, write_batch
 
 __all__ = ["IngestWorker", "QueueFull", "Ticket"]
@@ -41,13 +43,19 @@ class IngestWorker:
     """One writer per process: group commit turns many concurrent deliveries into one transaction.
 
     `submit` never blocks; a ticket's future becomes True after its batch committed, False when the database
-    was unavailable (nothing of that batch is stored, so K2's retry is safe)."""
+    was unavailable (nothing of that batch is stored, so K2's retry is safe). The same thread adds the route's
+    counted refusals (`rejections`) to `webhook_rejections` about every `flush_every` seconds."""
 
-    def __init__(self, engine: Engine, *, queue_size: int = 10_000, batch_size: int = 1_000) -> None:
+    def __init__(
+        self, engine: Engine, *, queue_size: int = 10_000, batch_size: int = 1_000, flush_every: float = 1.0
+    ) -> None:
         self.engine = engine
         self.batch_size = batch_size
+        self.flush_every = flush_every
+        self.rejections = RejectionCounter()
         self._queue: queue.Queue[Ticket | object] = queue.Queue(maxsize=queue_size)
         self._thread: threading.Thread | None = None
+        self._flushed_at = time.monotonic()
 
     def start(self) -> None:
         """Start the thread; call once, from the server's lifespan."""
@@ -78,7 +86,11 @@ class IngestWorker:
         stopping = False
         while not stopping:
             batch: list[Ticket] = []
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self.flush_every)
+            except queue.Empty:
+                self._flush_rejections()
+                continue
             while True:
                 if item is _STOP:
                     stopping = True
@@ -92,6 +104,15 @@ class IngestWorker:
                     break
             if batch:
                 self._commit(batch)
+            if stopping or time.monotonic() - self._flushed_at >= self.flush_every:
+                self._flush_rejections()
+
+    def _flush_rejections(self) -> None:
+        self._flushed_at = time.monotonic()
+        try:
+            self.rejections.flush(self.engine)
+        except Exception as err:  # kept in memory for the next flush; deliveries matter more
+            log.warning("refused deliveries not counted in the database yet: %s", str(err).split("\n", 1)[0])
 
     def _commit(self, batch: list[Ticket]) -> None:
         try:

@@ -6,50 +6,61 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import Counter, deque
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from k2.webhooks import SIGNATURE_HEADER, verify_signature
 
 from .ingest import IngestWorker, QueueFull, Ticket
-from .mapping import event_key, map_event
+from .mapping import OUTCOME_FAILED, Mapped, event_key, map_event, raw_key
+from .rejections import (
+    REASON_BAD_SIGNATURE,
+    REASON_DISCONNECTED,
+    REASON_NO_SIGNATURE,
+    REASON_NOT_JSON,
+    REASON_NOT_OBJECT,
+    REASON_READ_TIMEOUT,
+    REASON_TOO_LARGE,
+)
 from .store import Delivered
 
-__all__ = ["WEBHOOK_PATH", "Rejection", "WebhookReceiver"]
+__all__ = ["WEBHOOK_PATH", "WebhookReceiver"]
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/api/k2/webhooks"
 
 
-def _json(status: int, body: bytes) -> Response:
-    return Response(body, status_code=status, media_type="application/json")
+def _json(status: int, body: bytes, *, close: bool = False) -> Response:
+    headers = {"Connection": "close"} if close else None  # a body left unread must not hold the connection
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """A delivery refused before anything was stored: when, from where, why (never its body)."""
-
-    at: datetime
-    source: str
-    reason: str
+_REFUSALS: dict[str, tuple[int, bytes]] = {
+    REASON_NO_SIGNATURE: (401, b'{"error":"invalid signature"}'),
+    REASON_BAD_SIGNATURE: (401, b'{"error":"invalid signature"}'),
+    REASON_TOO_LARGE: (413, b'{"error":"body too large"}'),
+    REASON_NOT_JSON: (400, b'{"error":"body is not JSON"}'),
+    REASON_NOT_OBJECT: (400, b'{"error":"body is not a JSON object"}'),
+    REASON_READ_TIMEOUT: (408, b'{"error":"body not received in time"}'),
+    REASON_DISCONNECTED: (400, b'{"error":"body incomplete"}'),  # nobody is left to read it
+}
 
 
 class WebhookReceiver:
     """The webhook route in front of the ingestion worker; the runtime attaches the worker at start.
 
-    Created unstarted (so a launcher can list its route before the server starts); answers 503 until started."""
+    Created unstarted (so a launcher can list its route before the server starts); answers 503 until started.
+    A body must arrive within `read_timeout` seconds of its headers (408 otherwise). Refusals are counted by the
+    worker's `rejections` (stored per minute, source and reason; sampled in the log), never logged one by one."""
 
-    def __init__(self, *, max_body: int = 256 * 1024, wait_timeout: float = 30.0, keep_rejections: int = 200) -> None:
+    def __init__(self, *, max_body: int = 256 * 1024, wait_timeout: float = 30.0, read_timeout: float = 10.0) -> None:
         self.max_body = max_body
         self.wait_timeout = wait_timeout
-        self.rejected: Counter[str] = Counter()
-        self.recent_rejections: deque[Rejection] = deque(maxlen=keep_rejections)
+        self.read_timeout = read_timeout
         self.worker: IngestWorker | None = None
         self._api_key = ""
 
@@ -69,32 +80,42 @@ class WebhookReceiver:
         self.worker = None
 
     async def handle(self, request: Request) -> Response:
-        """Size limit (413), signature over the exact bytes (401), JSON (400), then 200 only once committed."""
+        """Size limit (413), read deadline (408), signature over the exact bytes (401), JSON (400), then 200 only
+        once committed. A signed body is never answered 5xx for what it holds: what cannot be mapped or written
+        is stored `failed` with its reason."""
         worker = self.worker
         if worker is None:
             return _json(503, b'{"error":"not ready"}')
         declared = request.headers.get("content-length", "0")
-        if not declared.isdigit() or int(declared) > self.max_body:
-            return _json(413, b'{"error":"body too large"}')
-        body = await self._read(request)
+        if not declared.isdigit() or len(declared) > 15 or int(declared) > self.max_body:
+            return self._refuse(request, worker, REASON_TOO_LARGE, close=True)
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                body = await self._read(request)
+        except TimeoutError:
+            return self._refuse(request, worker, REASON_READ_TIMEOUT, close=True)
+        except ClientDisconnect:
+            return self._refuse(request, worker, REASON_DISCONNECTED, close=True)
         if body is None:
-            return _json(413, b'{"error":"body too large"}')
+            return self._refuse(request, worker, REASON_TOO_LARGE, close=True)
         signature = request.headers.get(SIGNATURE_HEADER)
         if not verify_signature(body, signature, self._api_key):
-            self._reject(request, "missing signature" if not signature else "signature mismatch")
-            return _json(401, b'{"error":"invalid signature"}')
+            return self._refuse(request, worker, REASON_NO_SIGNATURE if not signature else REASON_BAD_SIGNATURE)
+        received_at = datetime.now(timezone.utc)
         try:
             payload = body.decode("utf-8")
             document = json.loads(payload)
         except ValueError:  # UnicodeDecodeError and JSONDecodeError both are
-            return _json(400, b'{"error":"body is not JSON"}')
-        if not isinstance(document, dict):
-            return _json(400, b'{"error":"body is not a JSON object"}')
-        key = event_key(document, body)
-        received_at = datetime.now(timezone.utc)
-        delivered = Delivered(
-            key.id, key.kind, received_at, payload, map_event(document, event_id=key.id, received_at=received_at)
-        )
+            return self._refuse(request, worker, REASON_NOT_JSON)
+        except RecursionError:  # valid JSON nested deeper than we read: signed, so kept (failed), never lost
+            key = raw_key(body)
+            failed = Mapped(outcome=OUTCOME_FAILED, error="body is nested too deeply to read")
+            delivered = Delivered(key.id, key.kind, received_at, payload, failed)
+        else:
+            if not isinstance(document, dict):
+                return self._refuse(request, worker, REASON_NOT_OBJECT)
+            key = event_key(document, body)
+            delivered = Delivered(key.id, key.kind, received_at, payload, _map(document, key.id, received_at))
         ticket = Ticket(delivered, asyncio.get_running_loop())
         try:
             worker.submit(ticket)
@@ -120,8 +141,17 @@ class WebhookReceiver:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _reject(self, request: Request, reason: str) -> None:
-        source = request.client.host if request.client else "unknown"
-        self.rejected[reason] += 1
-        self.recent_rejections.append(Rejection(datetime.now(timezone.utc), source, reason))
-        log.warning("webhook rejected from %s: %s", source, reason)
+    @staticmethod
+    def _refuse(request: Request, worker: IngestWorker, reason: str, *, close: bool = False) -> Response:
+        worker.rejections.note(request.client.host if request.client else "unknown", reason)
+        status, body = _REFUSALS[reason]
+        return _json(status, body, close=close)
+
+
+def _map(document: dict[str, object], event_id: str, received_at: datetime) -> Mapped:
+    """`map_event`, and a mapping bug is a stored `failed` event (kept for `reprocess_failed`), never a 500."""
+    try:
+        return map_event(document, event_id=event_id, received_at=received_at)
+    except Exception as err:
+        log.exception("event %.80s could not be mapped", event_id)
+        return Mapped(outcome=OUTCOME_FAILED, error=f"mapping raised {type(err).__name__}")

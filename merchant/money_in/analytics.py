@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -226,8 +227,9 @@ def export_csv(frame: pd.DataFrame) -> bytes:
     The BOM is what makes Excel (on Windows, what most accountants use) read the file as UTF-8 rather than the
     local code page, so a payer's accented name survives a double-click; LibreOffice, Google Sheets and
     `pandas.read_csv(encoding="utf-8-sig")` read it too. Times are Nairobi's with their offset
-    (`2026-11-20 10:43:19+03:00`), amounts exact with two places (`1250.50`), and a text cell that a
-    spreadsheet would run as a formula (starting `=`, `+`, `-`, `@`) is prefixed with `'`."""
+    (`2026-11-20 10:43:19+03:00`), amounts exact with two places (`1250.50`), and every text cell (all of them
+    come from K2's bodies, currency and kind included) that a spreadsheet would run as a formula is prefixed
+    with `'`."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(RECEIVED_COLUMNS)
@@ -235,19 +237,27 @@ def export_csv(frame: pd.DataFrame) -> bytes:
     for moment, row in zip(moments, frame.itertuples(index=False), strict=True):
         writer.writerow(
             [
-                moment.isoformat(" ", "seconds"), _cell(row.reference), row.kind, row.status,
-                f"{Decimal(row.amount).quantize(_CENT):f}", row.currency, _cell(row.sender), row.sender_phone or "",
-                _cell(row.till_number),
+                moment.isoformat(" ", "seconds"), _cell(row.reference), _cell(row.kind), _cell(row.status),
+                f"{Decimal(row.amount).quantize(_CENT):f}", _cell(row.currency), _cell(row.sender),
+                _cell(row.sender_phone), _cell(row.till_number),
             ]
         )
     return out.getvalue().encode("utf-8-sig")
 
 
+_FORMULA_STARTS = "=+-@\t\r\n\uff1d\uff0b\uff0d\uff20"  # and their full-width forms, which some spreadsheets fold
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
 def _cell(text: str | None) -> str:
-    """Text a spreadsheet shows as text, never runs (CSV formula injection)."""
+    """Text a spreadsheet shows as text, never runs (CSV formula injection): one that starts (after any spaces)
+    like a formula gets a leading `'`, unless it is a plain number such as an E.164 phone (`+254712345678`)."""
     if not text:
         return ""
-    return f"'{text}" if text[0] in "=+-@\t\r" else text
+    start = text.lstrip(" ")[:1]
+    if start and start in _FORMULA_STARTS and not _PLAIN_NUMBER.fullmatch(text):
+        return f"'{text}"
+    return text
 
 
 def _display_name(

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -174,3 +178,40 @@ def delivered(body: bytes) -> Delivered:
     document = json.loads(body)
     key = event_key(document, body)
     return Delivered(key.id, key.kind, NOW, body.decode(), map_event(document, event_id=key.id, received_at=NOW))
+
+
+T = TypeVar("T")
+
+
+def eventually(read: Callable[[], T], until: Callable[[T], bool] = bool, *, timeout: float = 10.0) -> T:
+    """`read()` once `until` holds for it, polled every 20 ms: for what a background thread writes a little later."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if until(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)
+
+
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def server_logs() -> Iterator[list[logging.LogRecord]]:
+    """Every record logged meanwhile, ours and uvicorn's (whose loggers do not propagate to the root, where caplog
+    listens): an application error that uvicorn logs with its traceback shows up here."""
+    kept = _Kept()
+    loggers = [logging.getLogger(), logging.getLogger("uvicorn")]
+    for logger in loggers:
+        logger.addHandler(kept)
+    try:
+        yield kept.records
+    finally:
+        for logger in loggers:
+            logger.removeHandler(kept)
