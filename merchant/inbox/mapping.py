@@ -163,11 +163,12 @@ def _cents(amount: Decimal) -> int:
         raise ValueError(f"amount {_shown(amount)} is not positive")
     # Decided from the digits, before any arithmetic: 1e999999 * 100 overflows Decimal's context, and a product
     # of more than 28 significant digits would be rounded (a fraction of a cent quietly kept as whole cents).
-    digits, exponent = amount.as_tuple().digits, int(amount.as_tuple().exponent)  # an int: the amount is finite
-    if amount.adjusted() > 17:  # 10^18 units is 10^20 cents, past any BIGINT
+    _sign, digits, exponent = amount.as_tuple()
+    magnitude = amount.adjusted()  # the power of ten of its first digit
+    if magnitude > 17:  # 10^18 units is 10^20 cents, past any BIGINT
         raise ValueError(f"amount {_shown(amount)} is too large to store")
-    below_cent = -2 - exponent
-    if amount.adjusted() < -2 or (below_cent > 0 and any(digits[-below_cent:])):
+    below_cent = -2 - int(exponent)  # how many of its digits are below a cent (an int: the amount is finite)
+    if magnitude < -2 or (below_cent > 0 and any(digits[-below_cent:])):
         raise ValueError(f"amount {_shown(amount)} has a fraction of a cent")
     cents = to_cents(amount)  # exact here: at most 20 significant digits remain, the rest are zeros
     if cents > _MAX_CENTS:
