@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import phones, types, webhooks
+from . import phones, statuses, types, webhooks
 from ._client import K2Client
 from ._exceptions import *  # noqa: F403
 from ._exceptions import __all__ as _exception_names
@@ -16,6 +16,7 @@ __all__ = [
     *_exception_names,
     *_type_names,
     "phones",
+    "statuses",
     "types",
     "webhooks",
     "parse_event",

@@ -21,6 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
+from k2 import statuses
+
 from .mapping import OUTCOME_FAILED, Mapped, _plain, map_event, raw_key
 from ..db.engine import is_transient
 from ..db.tables import (
@@ -44,7 +46,6 @@ _TRANSACTIONS: Table = Transaction.__table__  # type: ignore[attr-defined]
 _REVERSALS: Table = TransactionReversal.__table__  # type: ignore[attr-defined]
 _CUSTOMERS: Table = Customer.__table__  # type: ignore[attr-defined]
 _SETTLEMENTS: Table = Settlement.__table__  # type: ignore[attr-defined]
-_PENDING_STATUSES = ("Pending", "Scheduled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,12 +300,12 @@ def _record_result(connection: Connection, insert: Any, table: Table, values: di
         )
     statement = insert(table).values(**values)
     changed = {name: statement.excluded[name] for name in values if name not in ("k2_id", "request_ref")}
-    pending = values["status"] in _PENDING_STATUSES
+    pending = values["status"] in statuses.IN_PROGRESS
     connection.execute(
         statement.on_conflict_do_update(
             index_elements=["k2_id"],
             set_=changed,
-            where=table.c.status.in_(_PENDING_STATUSES) | table.c.status.is_(None) if pending else None,
+            where=table.c.status.in_(statuses.IN_PROGRESS) | table.c.status.is_(None) if pending else None,
         )
     )
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from k2 import statuses
+
 __all__ = ["FINAL", "OPEN", "TRANSITIONS", "OutboxState", "sources", "state_for_k2_status"]
 
 
@@ -35,9 +37,6 @@ TRANSITIONS: dict[OutboxState, frozenset[OutboxState]] = {
 FINAL = frozenset(state for state, targets in TRANSITIONS.items() if not targets)
 OPEN = frozenset({_.SENDING, _.ACCEPTED, _.UNKNOWN})  # sent, or maybe sent, and not yet settled
 
-# K2's own status words on a result, by what they mean for the money.
-_K2_SUCCEEDED = frozenset({"Success", "Processed", "Transferred", "Complete", "Completed"})
-_K2_FAILED = frozenset({"Failed", "Cancelled", "Canceled", "Reversed", "Expired"})
 
 
 def sources(target: OutboxState) -> tuple[OutboxState, ...]:
@@ -47,8 +46,8 @@ def sources(target: OutboxState) -> tuple[OutboxState, ...]:
 
 def state_for_k2_status(status: str | None) -> OutboxState | None:
     """SUCCEEDED or FAILED for K2's final words; None while K2 still calls it pending (Pending, Scheduled, ...)."""
-    if status in _K2_SUCCEEDED:
+    if status in statuses.SUCCEEDED:
         return OutboxState.SUCCEEDED
-    if status in _K2_FAILED:
+    if status in statuses.FAILED:
         return OutboxState.FAILED
     return None
