@@ -22,6 +22,8 @@ PAGES: list[tuple[st.Page, Permission | None, str]] = [
     (st.Page("pages/money_in.py", title="Money in", icon=":material/payments:"), Permission.SEE_MONEY_IN, "Money"),
     (st.Page("pages/ask_to_pay.py", title="Ask to pay", icon=":material/phone_iphone:"), Permission.ASK_TO_PAY,
      "Money"),
+    (st.Page("pages/subscriptions.py", title="Webhook subscriptions", icon=":material/webhook:"),
+     Permission.MANAGE_SETTINGS, "Owner"),
     (st.Page("pages/event_log.py", title="Event log", icon=":material/receipt_long:"), Permission.SEE_EVENTS, "Owner"),
 ]
 sections: dict[str, list[st.Page]] = {}

@@ -24,6 +24,7 @@ __all__ = [
     "PaymentRecord",
     "TransferRecord",
     "SendMoneyRecord",
+    "WebhookSubscriptionRecord",
     "OUTCOME_TABLES",
 ]
 
@@ -267,6 +268,27 @@ class AppSecret(SQLModel, table=True):
     name: str = Field(primary_key=True)
     value: str
     created_at: datetime = _utc()
+
+
+class WebhookSubscriptionRecord(SQLModel, table=True):
+    """A webhook subscription this server made at K2, which offers no way to list them: one per K2 account, event
+    type, URL and till. `location` is K2's Location for it, empty while it is being made (a claim, so two clicks
+    never make two); `account` is K2's base URL and a hash of the client id (never the id itself)."""
+
+    __tablename__ = "webhook_subscriptions"
+    __table_args__ = (
+        Index("ux_webhook_subscriptions_key", "account", "event_type", "url", "scope_reference", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str
+    event_type: str
+    scope: str  # "till" or "company"
+    scope_reference: str  # the till for a till scope, "" for company
+    url: str
+    location: str | None = None
+    created_at: datetime = _utc()
+    created_by: str | None = None
 
 
 OUTCOME_TABLES: dict[str, type[_Outcome]] = {
