@@ -1,17 +1,25 @@
 """The audit trail: who did what, when, from where; appended inside the same transaction as the act itself."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, Table, insert, select
 
 from ..db.tables import AuditEntry
+from ..money_in.analytics import BUSINESS_TIMEZONE
+from ..money_in.analytics import _cell as _text_cell  # the one guard against spreadsheet formulas
+from .roles import Permission
 
-__all__ = ["AUDIT", "AUDIT_COLUMNS", "AuditAction", "audit_log", "record"]
+if TYPE_CHECKING:
+    from .users import User
+
+__all__ = ["AUDIT", "AUDIT_COLUMNS", "EXPORT_LIMIT", "AuditAction", "audit_log", "export_audit", "record"]
 
 AUDIT: Table = AuditEntry.__table__  # type: ignore[attr-defined]
 
@@ -89,3 +97,39 @@ def audit_log(
     frame = pd.DataFrame(rows, columns=list(AUDIT_COLUMNS))
     frame["at"] = pd.to_datetime(frame["at"], utc=True)
     return frame
+
+
+EXPORT_LIMIT = 1_000_000  # entries in one file; far beyond a shop's years, still bounded
+
+
+def export_audit(
+    engine: Engine,
+    actor: User,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    who: str | None = None,
+    actions: list[AuditAction] | None = None,
+    source: str | None = None,
+) -> bytes:
+    """The filtered trail as CSV bytes (UTF-8 with BOM, oldest first), the export itself recorded as `EXPORTED`.
+
+    Columns `AUDIT_COLUMNS`; `at` in Nairobi time with its offset, `action` the stored value, and every text cell
+    that a spreadsheet would run as a formula (a username or address is typed by whoever signs in) is guarded."""
+    from .users import require  # users imports this module: a late import, not a cycle
+
+    require(actor, Permission.SEE_AUDIT)
+    entries = audit_log(engine, since=since, until=until, actor=who, actions=actions, limit=EXPORT_LIMIT)
+    entries = entries.iloc[::-1]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(AUDIT_COLUMNS)
+    moments = entries["at"].dt.tz_convert(BUSINESS_TIMEZONE)
+    for moment, row in zip(moments, entries.itertuples(index=False), strict=True):
+        cells = (_text_cell(getattr(row, name)) for name in AUDIT_COLUMNS[1:])
+        writer.writerow([moment.isoformat(" ", "seconds"), *cells])
+    filters = {"since": since, "until": until, "who": who, "actions": [action.value for action in actions or []]}
+    with engine.begin() as connection:
+        record(connection, AuditAction.EXPORTED, actor=actor.username, target="audit trail",
+               detail={"rows": len(entries), **{key: value for key, value in filters.items() if value}}, source=source)
+    return out.getvalue().encode("utf-8-sig")
