@@ -33,7 +33,7 @@ __all__ = [
     "last_webhook_at",
     "mode",
     "refusals",
-    "test_connection",
+    "check_connection",
 ]
 
 PRODUCTION_HOST = "api.kopokopo.com"  # K2 Connect's live host; any other real host is the sandbox
@@ -167,7 +167,7 @@ class ConnectionCheck:
     status_code: int | None = None
 
 
-def test_connection(runtime: Runtime, actor: User, *, source: str | None = None) -> ConnectionCheck:
+def check_connection(runtime: Runtime, actor: User, *, source: str | None = None) -> ConnectionCheck:
     """Ask K2 for a fresh token with the running settings (no retries, a short timeout); audited either way."""
     require(actor, Permission.MANAGE_SETTINGS)
     base_url = runtime.settings.k2_base_url

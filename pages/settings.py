@@ -80,7 +80,7 @@ if not setup.public_base_url:
 if st.button("Test the connection", key="settings_test", help="Asks K2 for a token with these settings."):
     try:
         with st.spinner("Asking K2…"):
-            say(health.test_connection(runtime(), me, source=source_address()))
+            say(health.check_connection(runtime(), me, source=source_address()))
     except NotAllowed as err:
         st.error(str(err))
     except Exception:  # shown plainly, logged in full

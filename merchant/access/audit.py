@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, Table, insert, select
 
 from ..db.tables import AuditEntry
 from ..money_in.analytics import BUSINESS_TIMEZONE
-from ..money_in.analytics import _cell as _text_cell  # the one guard against spreadsheet formulas
+from ..spreadsheet import spreadsheet_text
 from .roles import Permission
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def export_audit(
     writer.writerow(AUDIT_COLUMNS)
     moments = entries["at"].dt.tz_convert(BUSINESS_TIMEZONE)
     for moment, row in zip(moments, entries.itertuples(index=False), strict=True):
-        cells = (_text_cell(getattr(row, name)) for name in AUDIT_COLUMNS[1:])
+        cells = (spreadsheet_text(getattr(row, name)) for name in AUDIT_COLUMNS[1:])
         writer.writerow([moment.isoformat(" ", "seconds"), *cells])
     filters = {"since": since, "until": until, "who": who, "actions": [action.value for action in actions or []]}
     with engine.begin() as connection:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -35,6 +34,7 @@ from sqlalchemy import (
 from ..money import from_cents
 from k2.phones import to_e164
 from ..db.tables import Transaction
+from ..spreadsheet import spreadsheet_text
 
 __all__ = [
     "BUSINESS_TIMEZONE",
@@ -237,27 +237,12 @@ def export_csv(frame: pd.DataFrame) -> bytes:
     for moment, row in zip(moments, frame.itertuples(index=False), strict=True):
         writer.writerow(
             [
-                moment.isoformat(" ", "seconds"), _cell(row.reference), _cell(row.kind), _cell(row.status),
-                f"{Decimal(row.amount).quantize(_CENT):f}", _cell(row.currency), _cell(row.sender),
-                _cell(row.sender_phone), _cell(row.till_number),
+                moment.isoformat(" ", "seconds"), spreadsheet_text(row.reference), spreadsheet_text(row.kind), spreadsheet_text(row.status),
+                f"{Decimal(row.amount).quantize(_CENT):f}", spreadsheet_text(row.currency), spreadsheet_text(row.sender),
+                spreadsheet_text(row.sender_phone), spreadsheet_text(row.till_number),
             ]
         )
     return out.getvalue().encode("utf-8-sig")
-
-
-_FORMULA_STARTS = "=+-@\t\r\n\uff1d\uff0b\uff0d\uff20"  # and their full-width forms, which some spreadsheets fold
-_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
-
-
-def _cell(text: str | None) -> str:
-    """Text a spreadsheet shows as text, never runs (CSV formula injection): one that starts (after any spaces)
-    like a formula gets a leading `'`, unless it is a plain number such as an E.164 phone (`+254712345678`)."""
-    if not text:
-        return ""
-    start = text.lstrip(" ")[:1]
-    if start and start in _FORMULA_STARTS and not _PLAIN_NUMBER.fullmatch(text):
-        return f"'{text}"
-    return text
 
 
 def _display_name(

@@ -1,5 +1,5 @@
 """The settings page's reads (mode, settings without secrets, last webhook, database, refusals) and "test the
-connection", on SQLite and PostgreSQL. The module is imported whole: pytest would collect `test_connection`."""
+connection", on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import os
@@ -152,7 +152,7 @@ def connection_entries(runtime: Runtime) -> list[dict[str, str]]:
 def test_connection_ok_against_k2sim_is_audited(runtime_with: Callable[..., Runtime], live_k2sim: RunningSim) -> None:
     client = K2Client(live_k2sim.base_url, live_k2sim.client_id, live_k2sim.client_secret, retry_backoff=0)
     runtime = runtime_with(client, live_k2sim.base_url)
-    check = health.test_connection(runtime, CONSOLE, source="10.1.2.3")
+    check = health.check_connection(runtime, CONSOLE, source="10.1.2.3")
     assert check.outcome is ConnectionOutcome.OK and check.base_url == live_k2sim.base_url
     assert check.status_code is None and check.elapsed < timedelta(seconds=10)
     [entry] = connection_entries(runtime)
@@ -165,7 +165,7 @@ def test_connection_with_wrong_credentials_is_refused(
     runtime_with: Callable[..., Runtime], live_k2sim: RunningSim
 ) -> None:
     client = K2Client(live_k2sim.base_url, live_k2sim.client_id, "not-the-secret", retry_backoff=0)
-    check = health.test_connection(runtime_with(client, live_k2sim.base_url), CONSOLE)
+    check = health.check_connection(runtime_with(client, live_k2sim.base_url), CONSOLE)
     assert check.outcome is ConnectionOutcome.REFUSED and check.status_code == 401
     client.close()
 
@@ -206,7 +206,7 @@ def test_connection_failures_become_plain_outcomes(
         return handler(request)
 
     runtime = runtime_with(answering(counted))
-    check = health.test_connection(runtime, CONSOLE)
+    check = health.check_connection(runtime, CONSOLE)
     assert (check.outcome, check.status_code) == (outcome, status)
     assert len(calls) == 1  # asked once, never retried: a person is waiting
     [entry] = connection_entries(runtime)
@@ -215,7 +215,7 @@ def test_connection_failures_become_plain_outcomes(
 
 def test_connection_without_credentials_says_so_and_is_audited(runtime_with: Callable[..., Runtime]) -> None:
     runtime = runtime_with(None)
-    assert health.test_connection(runtime, CONSOLE).outcome is ConnectionOutcome.NO_CREDENTIALS
+    assert health.check_connection(runtime, CONSOLE).outcome is ConnectionOutcome.NO_CREDENTIALS
     assert len(connection_entries(runtime)) == 1
 
 
@@ -224,7 +224,7 @@ def test_connection_needs_manage_settings(runtime_with: Callable[..., Runtime], 
     asked: list[httpx.Request] = []
     runtime = runtime_with(answering(lambda request: asked.append(request) or httpx.Response(500)))
     with pytest.raises(NotAllowed):
-        health.test_connection(runtime, replace(CONSOLE, username="someone", role=role))
+        health.check_connection(runtime, replace(CONSOLE, username="someone", role=role))
     assert asked == [] and connection_entries(runtime) == []
     with pytest.raises(NotAllowed):  # a disabled owner neither
-        health.test_connection(runtime, replace(CONSOLE, disabled=True))
+        health.check_connection(runtime, replace(CONSOLE, disabled=True))
