@@ -93,6 +93,8 @@ def event_key(body: Mapping[str, Any], raw: bytes) -> EventKey:
     if isinstance(data, dict) and isinstance(data.get("type"), str) and isinstance(data.get("id"), str):
         attributes = data.get("attributes")
         status = attributes.get("status") if isinstance(attributes, dict) else None
+        if isinstance(status, (list, dict)):  # K2's is text; a structure has no key (and may nest too deep to print)
+            return raw_key(raw, data["type"])
         return _usable_key(f"{data['type']}:{data['id']}:{status}", data["type"], raw)
     return raw_key(raw, str(topic) if isinstance(topic, str) else "unknown")
 

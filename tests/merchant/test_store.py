@@ -144,6 +144,12 @@ class TestRefusedRows:
             assert key.id.startswith("sha256:") and key.kind == "buygoods_transaction_received"
         raw = json.dumps({"topic": "t" * 500, "id": "evt-1"}).encode()
         assert event_key(json.loads(raw), raw).kind == "unknown"
+        deep: list[object] = []
+        for _ in range(5_000):  # deeper than Python prints, built without the parser's limit
+            deep = [deep]
+        result = {"data": {"type": "payment", "id": "p1", "attributes": {"status": deep}}}
+        key = event_key(result, b"{}")
+        assert key.id.startswith("sha256:") and key.kind == "payment"
 
 
 class TestReprocess:
