@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit import config as streamlit_config
 from streamlit.runtime.pages_manager import PagesManager
 
+from merchant.access import CONSOLE
 from merchant.config import Settings, load_settings
 from merchant.inbox import WEBHOOK_PATH, WebhookReceiver, counts
 from merchant.runtime import Runtime
@@ -48,8 +49,7 @@ def _start_demo_k2(settings: Settings, stack: AsyncExitStack) -> tuple[Settings,
 def _connect_demo(runtime: Runtime, sim_url: str, seed: bool) -> None:
     """Subscribe our route to every event, then (first start only) have the emulator send a month of history."""
     try:
-        assert runtime.client is not None
-        subscribe_webhooks(runtime.client, runtime.settings, runtime.callback_url)
+        subscribe_webhooks(runtime, CONSOLE)
         if seed:
             httpx.post(f"{sim_url}/sim/traffic", json={"count": DEMO_HISTORY}, timeout=60).raise_for_status()
     except Exception:  # the demo still serves its pages; the log says what failed

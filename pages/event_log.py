@@ -15,38 +15,14 @@ from merchant.inbox.rejections import rejections
 from merchant.money_in import BUSINESS_TIMEZONE, day_range
 from ui import database, fail, nairobi_time
 from ui.signin import current_user, source_address
-from ui.words import nairobi_clock
+from ui.words import event_kind, nairobi_clock
 
 PAGE_SIZE = 50
-KINDS = {
-    "buygoods_transaction_received": "Till payment received",
-    "buygoods_transaction_reversed": "Till payment reversed",
-    "b2b_transaction_received": "Payment from another till",
-    "b2b_transaction_reversed": "Payment from another till reversed",
-    "m2m_transaction_received": "Payment from another merchant",
-    "settlement_transfer_completed": "Money moved to your bank or wallet",
-    "customer_created": "New customer",
-    "card_transaction_received": "Card payment received",
-    "card_transaction_voided": "Card payment voided",
-    "card_transaction_reversed": "Card payment reversed",
-    "incoming_payment": "Payment request result",
-    "payment": "Payout result",
-    "settlement_transfer": "Transfer to your account result",
-    "send_money": "Send money result",
-    "unknown": "Unrecognised delivery",
-}
 OUTCOME_WORDS = {"mapped": "Recorded", "unmapped": "Kept, nothing to record", "failed": "Failed"}
 REASONS = {
     "missing signature": "No signature: not sent by K2",
     "signature mismatch": "Wrong signature: not from K2, or K2_API_KEY differs from K2's",
 }
-
-
-def kind_words(kind: str) -> str:
-    """A delivery's kind as people say it."""
-    if kind.startswith("daraja:"):
-        return f"M-Pesa notice ({kind.removeprefix('daraja:')})"
-    return KINDS.get(kind) or kind.replace("_", " ").capitalize()
 
 
 def pretty(payload: str) -> tuple[str, str]:
@@ -59,7 +35,7 @@ def pretty(payload: str) -> tuple[str, str]:
 
 def show(event: StoredEvent, user: User) -> None:
     """One delivery: what it was, what became of it, "process again" when it failed, and the body K2 sent."""
-    st.subheader(kind_words(event.kind))
+    st.subheader(event_kind(event.kind))
     st.caption(f"Received {nairobi_clock(event.received_at)} Nairobi time · id {event.id}")
     if event.outcome == "mapped":
         st.success("Recorded in the payment tables.")
@@ -92,7 +68,7 @@ except Exception:  # shown plainly, logged in full
     fail("The event log cannot be read right now.")
 
 kind_box, outcome_box, date_box = st.columns([3, 2, 2])
-kinds = kind_box.multiselect("Kind", stored_kinds, format_func=kind_words, placeholder="All kinds",
+kinds = kind_box.multiselect("Kind", stored_kinds, format_func=event_kind, placeholder="All kinds",
                              key="event_log_kinds")
 outcomes = outcome_box.multiselect("Outcome", OUTCOMES, format_func=OUTCOME_WORDS.__getitem__,
                                    placeholder="All outcomes", key="event_log_outcomes")
@@ -124,7 +100,7 @@ if events.empty:
                  "payment K2 tells it about shows here.")
 else:
     st.dataframe(
-        events.assign(received_at=nairobi_time(events["received_at"]), kind=events["kind"].map(kind_words),
+        events.assign(received_at=nairobi_time(events["received_at"]), kind=events["kind"].map(event_kind),
                       outcome=events["outcome"].map(OUTCOME_WORDS), error=events["error"].fillna("")),
         hide_index=True, key="event_log_table", column_order=("received_at", "kind", "outcome", "error"),
         column_config={"received_at": st.column_config.DatetimeColumn("Received (Nairobi)",
@@ -139,7 +115,7 @@ else:
     if older.button("Older", disabled=found.older is None, key="event_log_older"):
         pages.append(found.older)
         st.rerun()
-    labels = {row.id: f"{nairobi_clock(row.received_at)} · {kind_words(row.kind)} · {OUTCOME_WORDS[row.outcome]}"
+    labels = {row.id: f"{nairobi_clock(row.received_at)} · {event_kind(row.kind)} · {OUTCOME_WORDS[row.outcome]}"
               for row in events.itertuples()}
     chosen = st.selectbox("See one delivery", list(labels), index=None, format_func=labels.__getitem__,
                           placeholder="Pick a delivery to see what K2 sent", key="event_log_pick")

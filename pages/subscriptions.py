@@ -9,23 +9,10 @@ from merchant.errors import InputError
 from merchant.subscriptions import EVENT_TYPES, missing_events, subscribe_webhooks, subscriptions, webhook_url
 from ui import fail, nairobi_time, runtime
 from ui.signin import current_user, source_address
-
-EVENTS = {
-    "buygoods_transaction_received": "Till payment received",
-    "buygoods_transaction_reversed": "Till payment reversed",
-    "b2b_transaction_received": "Payment from another till",
-    "b2b_transaction_reversed": "Payment from another till reversed",
-    "m2m_transaction_received": "Payment from another merchant",
-    "settlement_transfer_completed": "Money moved to your bank or wallet",
-    "customer_created": "New customer",
-    "card_transaction_received": "Card payment received",
-    "card_transaction_voided": "Card payment voided",
-    "card_transaction_reversed": "Card payment reversed",
-}
-
+from ui.words import event_kind
 
 def words(events: list[str] | tuple[str, ...]) -> str:
-    return ", ".join(EVENTS.get(event, event) for event in events)
+    return ", ".join(event_kind(event) for event in events)
 
 
 def subscribe(user: User) -> None:
@@ -66,7 +53,7 @@ if done is not None:
     elif not done.failed:
         st.info("Nothing was missing: every kind of event was already subscribed.")
     for event, reason in done.failed.items():
-        st.error(f"K2 did not subscribe {EVENTS.get(event, event)}: {reason}. Press the button to try again.")
+        st.error(f"K2 did not subscribe {event_kind(event)}: {reason}. Press the button to try again.")
 
 try:
     url = webhook_url(current)
@@ -88,7 +75,7 @@ if made.empty:
     st.caption("Nothing yet: press the button above to subscribe this server to every kind of event.")
 else:
     st.dataframe(
-        made.assign(event_type=made["event_type"].map(lambda event: EVENTS.get(event, event)),
+        made.assign(event_type=made["event_type"].map(lambda event: event_kind(event)),
                     scope_reference=made["scope_reference"].map(lambda till: f"Till {till}" if till
                                                                 else "Whole business"),
                     created_at=nairobi_time(made["created_at"]), created_by=made["created_by"].fillna("")),

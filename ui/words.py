@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from merchant.outbound import OutboxState
 
-__all__ = ["Status", "kes", "nairobi_clock", "phone", "request_status"]
+__all__ = ["Status", "event_kind", "kes", "nairobi_clock", "phone", "request_status"]
 
 _NO_ANSWER_WORDS = ("did not respond", "no response", "timed out", "timeout", "cannot be reached")
 _NO_ANSWER_AFTER = timedelta(minutes=2)
@@ -25,6 +25,32 @@ def nairobi_clock(moment: datetime) -> str:
     if local.date() == datetime.now(_NAIROBI).date():
         return f"{local:%H:%M}"
     return f"{local:%a %-d %b, %H:%M}"
+
+
+_EVENT_KINDS = {
+    "buygoods_transaction_received": "Till payment received",
+    "buygoods_transaction_reversed": "Till payment reversed",
+    "b2b_transaction_received": "Payment from another till",
+    "b2b_transaction_reversed": "Payment from another till reversed",
+    "m2m_transaction_received": "Payment from another merchant",
+    "settlement_transfer_completed": "Money moved to your bank or wallet",
+    "customer_created": "New customer",
+    "card_transaction_received": "Card payment received",
+    "card_transaction_voided": "Card payment voided",
+    "card_transaction_reversed": "Card payment reversed",
+    "incoming_payment": "Payment request result",
+    "payment": "Payout result",
+    "settlement_transfer": "Transfer to your account result",
+    "send_money": "Send money result",
+    "unknown": "Unrecognised delivery",
+}
+
+
+def event_kind(kind: str) -> str:
+    """What K2 delivered (a webhook topic or a result type), as people say it."""
+    if kind.startswith("daraja:"):
+        return f"M-Pesa notice ({kind.removeprefix('daraja:')})"
+    return _EVENT_KINDS.get(kind) or kind.replace("_", " ").capitalize()
 
 
 def kes(amount: Decimal | None, *, cents: bool = False) -> str:

@@ -26,6 +26,9 @@ from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 from streamlit.testing.v1 import AppTest
 
+from merchant.access import Role
+from tests.ui.conftest import page_as
+
 from merchant.db import make_engine, migrate, open_database
 from merchant.db import tables  # noqa: F401  (registers every table on SQLModel.metadata)
 from merchant.db.tables import UTCDateTime
@@ -260,7 +263,7 @@ class TestD74F602Database:
         plain.dispose()
         for name, value in app_env(url).items():
             monkeypatch.setenv(name, value)
-        page = AppTest.from_file(str(ROOT / "pages" / "ask_to_pay.py"), default_timeout=30)
+        page = page_as("pages/ask_to_pay.py", Role.CASHIER)
         page.run()
         assert not page.exception, page.exception
         assert not page.error
