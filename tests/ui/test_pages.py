@@ -55,7 +55,7 @@ def test_entry_page_counts_what_is_stored_and_flags_failed_deliveries(database_u
     assert "1 stored deliveries could not be read" in page.error[0].value
     assert page.expander[0].label == "2 deliveries kept that are not in the payment tables"
     shown = page.dataframe[0].value
-    assert set(shown["kind"]) == {"loyalty_points_awarded", "unknown"}
+    assert set(shown["kind"]) == {"Loyalty points awarded", "Unrecognised delivery"}
     assert str(shown["received_at"].dt.tz) == "Africa/Nairobi"
 
 
@@ -73,3 +73,14 @@ def test_entry_page_says_plainly_when_the_database_cannot_be_read(
     page = app()
     assert "cannot be read right now" in page.error[0].value
     assert "merchant.db" not in page.error[0].value and not page.metric
+
+
+def test_a_cashier_sees_the_counts_but_not_the_deliveries_kept_unread(database_url: str) -> None:
+    engine = open_database(database_url)
+    with engine.begin() as connection:
+        record_deliveries(connection, [delivered(json.dumps({"no": "shape"}).encode())])
+    engine.dispose()
+    add(database_url, "achieng", Role.CASHIER)
+    page = sign_in(app(), "achieng")
+    assert [metric.value for metric in page.metric] == ["0", "1"]
+    assert not page.error and not page.expander
