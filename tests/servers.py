@@ -1,4 +1,5 @@
-"""Real servers for tests: a free loopback port, and the app itself (`streamlit run app.py`) as a user starts it."""
+"""Real servers for tests: a free loopback port, the app itself (`streamlit run app.py`) as a user starts it, and
+the browser a person would open it in (Debian's Chromium, driven by Playwright)."""
 from __future__ import annotations
 
 import os
@@ -13,9 +14,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 60.0
+CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own download is never used
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
 
 
 def free_port() -> int:
@@ -25,14 +32,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """Yield the base URL once `/_stcore/health` answers; SIGTERM on exit must shut the server down cleanly."""
-    port = free_port()
+def running_app(env: dict[str, str], log_path: Path, *, port: int | None = None) -> Iterator[str]:
+    """Yield the base URL once `/_stcore/health` answers; SIGTERM on exit must shut the server down cleanly.
+
+    `port` is for a caller whose env must name the app's own address (`PUBLIC_BASE_URL`, where K2 posts results):
+    it takes `free_port()`, builds the env from it, and passes it here; otherwise a free port is picked."""
+    port = port or free_port()
     base_env = {key: value for key, value in os.environ.items() if not key.startswith("K2_")}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
+            # no file watcher: the server runs the code it started with, whatever is saved meanwhile
             [sys.executable, "-m", "streamlit", "run", "app.py",
-             "--server.port", str(port), "--server.headless", "true"],
+             "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none"],
             cwd=ROOT, env=base_env | env, stdout=log, stderr=subprocess.STDOUT,
         )
         base = f"http://127.0.0.1:{port}"
@@ -62,3 +73,53 @@ def _wait_healthy(process: subprocess.Popen[bytes], base: str, log_path: Path) -
             pass
         time.sleep(0.1)
     pytest.fail(f"streamlit did not answer /_stcore/health within {START_TIMEOUT_S:.0f}s: {log_path.read_text()[-2000:]}")
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium under Playwright, headless; a module-scoped fixture shares one across its tests."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def screenshot(page: Page, *paths: Path) -> None:
+    """The whole page to each path. Streamlit scrolls inside its main section, not the document, so Playwright's
+    `full_page` alone stops at the window: the window is made as tall as the content for the shot."""
+    size = page.viewport_size
+    height = page.get_by_test_id("stMain").evaluate("main => main.scrollHeight")
+    if size is not None and height > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": height})
+        page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(path), full_page=True)
+    if size is not None:
+        page.set_viewport_size(size)
+
+
+def grid_cell(table: Locator, column: str, row: int = 0) -> Locator:
+    """A cell of an `st.dataframe` by its column's title, in the grid's accessible copy of what its canvas draws."""
+    headers = table.locator("th[role=columnheader]")
+    expect(headers.first).to_be_attached(timeout=30_000)
+    return table.locator(f"[data-testid=glide-cell-{headers.all_inner_texts().index(column)}-{row}]")
+
+
+def sign_in(page: Page, username: str, password: str) -> None:
+    """Through the frame's sign-in form. The browser then gets the session cookie (a moment later), with which its
+    other tabs are let in without the form."""
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("Signed in as")).to_be_visible(timeout=30_000)
+
+
+def open_from_menu(page: Page, title: str, heading: str) -> Page:
+    """Open a page from the sidebar of a signed-in browser, as a person does (a typed address lands on Home
+    after signing in)."""
+    page.get_by_role("link", name=title).click()
+    expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=30_000)
+    return page
