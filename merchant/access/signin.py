@@ -2,6 +2,7 @@
 secrets the server makes for itself (the sign-in cookie key)."""
 from __future__ import annotations
 
+import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -61,15 +62,19 @@ def has_users(engine: Engine) -> bool:
 
 
 def new_setup_code(engine: Engine) -> str | None:
-    """At server start with no users: a fresh one-time code (printed to the console and log, stored hashed),
-    without which nobody can claim the server. None once an owner exists."""
+    """At server start with no users: the one-time code (printed to the console and log) without which nobody
+    can claim the server; made once and kept until the owner exists, so every worker process prints the same one.
+    None once an owner exists."""
     if has_users(engine):
         return None
     code = "-".join(f"{secrets.randbelow(10_000):04d}" for _ in range(3))
     with engine.begin() as connection:
-        connection.execute(delete(_SECRETS).where(_SECRETS.c.name == _SETUP_CODE))
-        connection.execute(_SECRETS.insert().values(name=_SETUP_CODE, value=hash_password(code), created_at=_now()))
-    return code
+        connection.execute(
+            _insert_for(connection)(_SECRETS)
+            .values(name=_SETUP_CODE, value=code, created_at=_now())
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        return connection.execute(select(_SECRETS.c.value).where(_SECRETS.c.name == _SETUP_CODE)).scalar_one()
 
 
 def cookie_key(engine: Engine) -> str:
@@ -94,7 +99,7 @@ def create_owner(
         if connection.execute(select(func.count()).select_from(USERS)).scalar_one():
             raise InputError("setup_code", "The owner account exists already: sign in instead.")
         stored = connection.execute(select(_SECRETS.c.value).where(_SECRETS.c.name == _SETUP_CODE)).scalar()
-        if not stored or not check_password("".join(setup_code.split()), stored):
+        if not stored or not hmac.compare_digest("".join(setup_code.split()).encode(), stored.encode()):
             record(connection, AuditAction.SIGN_IN_FAILED, actor=None, target="setup code", source=source)
             raise InputError("setup_code", "Setup code: that is not the code the server printed when it started.")
         user = insert_user(connection, username=username, name=name, role=Role.OWNER, password=password, email=email)

@@ -261,7 +261,8 @@ class AuditEntry(SQLModel, table=True):
 
 
 class AppSecret(SQLModel, table=True):
-    """Secrets the server makes for itself on first start (the sign-in cookie key, the setup code's hash)."""
+    """Secrets the server makes for itself on first start: the sign-in cookie key, and the one-time setup code
+    until the owner account exists (whoever can read this table holds the server anyway)."""
 
     __tablename__ = "app_secrets"
 
