@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable
 from datetime import datetime, timezone
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -33,7 +34,8 @@ __all__ = ["WEBHOOK_PATH", "WebhookReceiver"]
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/api/k2/webhooks"
-_EXPIRED = -1.0  # a request's deadline once the sweep has cancelled its read
+_EXPIRED = -1.0  # a request's deadline once the sweep has cancelled what it awaited
+_T = TypeVar("_T")
 
 
 def _json(status: int, body: bytes, *, close: bool = False) -> Response:
@@ -65,8 +67,8 @@ class WebhookReceiver:
         self.read_timeout = read_timeout
         self.worker: IngestWorker | None = None
         self._api_key = ""
-        self._sweep_every = min(1.0, read_timeout / 4)
-        self._reading: dict[asyncio.AbstractEventLoop, dict[asyncio.Task[Any], float]] = {}  # deadline per request
+        self._sweep_every = min(1.0, read_timeout / 4, wait_timeout / 4)
+        self._waiting: dict[asyncio.AbstractEventLoop, dict[asyncio.Task[Any], float]] = {}  # deadline per request
 
     @property
     def routes(self) -> list[BaseRoute]:
@@ -94,7 +96,7 @@ class WebhookReceiver:
         if not declared.isdigit() or len(declared) > 15 or int(declared) > self.max_body:
             return self._refuse(request, worker, REASON_TOO_LARGE, close=True)
         try:
-            body = await self._read_in_time(request)
+            body = await self._in_time(self._read(request), self.read_timeout)
         except TimeoutError:
             return self._refuse(request, worker, REASON_READ_TIMEOUT, close=True)
         except ClientDisconnect:
@@ -125,45 +127,45 @@ class WebhookReceiver:
         except QueueFull:
             return _json(503, b'{"error":"busy, retry later"}')
         try:
-            async with asyncio.timeout(self.wait_timeout):
-                durable = await ticket.future
+            durable = await self._in_time(ticket.future, self.wait_timeout)
         except TimeoutError:
             durable = False
         if not durable:
             return _json(503, b'{"error":"not stored, retry later"}')
         return _json(200, b'{"status":"stored"}')
 
-    async def _read_in_time(self, request: Request) -> bytes | None:
-        """`_read`, or `TimeoutError` once `read_timeout` has passed (checked up to a quarter of it, at most 1 s,
-        late). One timer per event loop sweeps every body being read: `asyncio.timeout`'s timer per request cost
-        ~5 µs, a few percent of a whole delivery's time."""
+    async def _in_time(self, awaitable: Awaitable[_T], seconds: float) -> _T:
+        """`await awaitable`, or `TimeoutError` once `seconds` have passed (noticed up to `_sweep_every` late).
+
+        One timer per event loop sweeps every request's deadline: `asyncio.timeout` makes a timer per request,
+        ~5 µs each, and a request needs two (its body, then its commit): a few percent of a whole delivery."""
         loop = asyncio.get_running_loop()
         task = cast("asyncio.Task[Any]", asyncio.current_task())  # a handler always runs in a task
-        reading = self._reading.get(loop)
-        if reading is None:
-            reading = self._reading[loop] = {}
+        waiting = self._waiting.get(loop)
+        if waiting is None:
+            waiting = self._waiting[loop] = {}
             loop.call_later(self._sweep_every, self._sweep, loop)
-        reading[task] = loop.time() + self.read_timeout
+        waiting[task] = loop.time() + seconds
         try:
-            return await self._read(request)
+            return await awaitable
         except asyncio.CancelledError:
-            if reading.get(task) == _EXPIRED and task.uncancel() == 0:  # our cancel, and nobody else's
+            if waiting.get(task) == _EXPIRED and task.uncancel() == 0:  # our cancel, and nobody else's
                 raise TimeoutError from None
             raise
         finally:
-            reading.pop(task, None)
+            waiting.pop(task, None)
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        reading = self._reading[loop]
+        waiting = self._waiting[loop]
         now = loop.time()
-        for task, due in list(reading.items()):
+        for task, due in list(waiting.items()):
             if due != _EXPIRED and due <= now:
-                reading[task] = _EXPIRED
+                waiting[task] = _EXPIRED
                 task.cancel()
-        if reading:
+        if waiting:
             loop.call_later(self._sweep_every, self._sweep, loop)
         else:
-            del self._reading[loop]
+            del self._waiting[loop]
 
     async def _read(self, request: Request) -> bytes | None:
         """The body, or None once it passes `max_body` (a missing or lying Content-Length is not trusted)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from datetime import datetime, timezone
 
 import httpx
@@ -218,6 +219,23 @@ class TestUnavailableDatabase:
         assert count(engine, "webhook_events") == 0
         assert receiver.post(body).status_code == 200
         assert count(engine, "webhook_events") == 1
+        assert count(engine, "transactions") == 1
+
+    def test_post_waits_for_its_commit_at_most_wait_timeout(self, receiver_factory, engine) -> None:
+        receiver = receiver_factory(wait_timeout=0.4)
+        body = buygoods(1)
+        with engine.connect() as blocker:
+            if engine.dialect.name == "sqlite":
+                blocker.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                blocker.begin()
+                blocker.execute(sa.text("LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE"))
+            started = time.monotonic()
+            assert receiver.post(body).status_code == 503
+            assert time.monotonic() - started < 2.5
+            blocker.rollback()
+        assert eventually(lambda: count(engine, "webhook_events")) == 1  # written once the lock went
+        assert receiver.post(body).status_code == 200  # K2's retry: the same row
         assert count(engine, "transactions") == 1
 
     def test_post_before_start_is_503(self) -> None:
