@@ -6,7 +6,7 @@ import streamlit as st
 
 from merchant.access import Permission, can
 from ui import settings
-from ui.signin import signed_in_user
+from ui.signin import page_asked_for, signed_in_user
 
 st.set_page_config(page_title="K2 Merchant Dashboard", page_icon=":material/payments:", layout="wide")
 
@@ -35,4 +35,9 @@ for page, needs, section in PAGES:
     if needs is None or can(user.role, needs):
         sections.setdefault(section, []).append(page)
 
-st.navigation(sections).run()
+current = st.navigation(sections)
+wanted = page_asked_for()  # a page typed before signing in: go there now, if the role may
+for page in (page for pages in sections.values() for page in pages):
+    if wanted and page.url_path == wanted and page is not current:
+        st.switch_page(page)
+current.run()

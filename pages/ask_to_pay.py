@@ -24,32 +24,48 @@ def new_form() -> None:
         st.session_state[key] = ""
 
 
-def send(fields: dict[str, str], *, repeat_ok: bool = False) -> None:
-    """Queue the prompt under this form's token; a repeat of the token is the same request, never a second."""
+def submit(fields: dict[str, str]) -> None:
+    """The form's Send: its token is spent before anything is sent, so a run cut short by a second click or a
+    rerun can never leave it for the next customer; the request it made still shows."""
+    previous = st.session_state.get("ask_to_pay_last")
+    token = st.session_state.ask_to_pay_token
+    st.session_state.ask_to_pay_last = token
+    st.session_state.ask_to_pay_token = uuid.uuid4().hex
+    send(fields, token, previous=previous)
+
+
+def send(fields: dict[str, str], token: str, *, previous: str | None = None, repeat_ok: bool = False) -> None:
+    """Queue the prompt under `token`; the same token again is the same request, never a second."""
     try:
         sent = request_payment(
-            runtime(), current_user(), request_ref=st.session_state.ask_to_pay_token, phone_number=fields["phone"],
-            amount=fields["amount"], first_name=fields["name"], note=fields["note"], repeat_ok=repeat_ok,
-            source=source_address(),
+            runtime(), current_user(), request_ref=token, phone_number=fields["phone"], amount=fields["amount"],
+            first_name=fields["name"], note=fields["note"], repeat_ok=repeat_ok, source=source_address(),
         )
     except UnansweredPrompt as err:
+        st.session_state.ask_to_pay_last = previous
         earlier = err.earlier
+        if earlier.request_ref == previous and earlier.amount == err.asked:
+            done()  # the click just made, again (its run was cut short before the form cleared): nothing new
         asked = nairobi_time(pd.Series([earlier.requested_at])).iloc[0]
         st.session_state.ask_to_pay_repeat = (
             fields,
+            token,
             f"{phone(earlier.phone_number)} was asked for {kes(earlier.amount)} at {asked:%H:%M} and has not "
             "answered yet. A second prompt could be paid twice.",
         )
         return
-    except InputError as err:
-        st.error(err.message)
-        return
-    except NotAllowed as err:
-        st.error(str(err))
+    except (InputError, NotAllowed) as err:
+        st.session_state.ask_to_pay_last = previous
+        st.error(err.message if isinstance(err, InputError) else str(err))
         return
     except Exception:  # shown plainly, logged in full
         fail("The payment request could not be sent.")
     st.session_state.ask_to_pay_last = sent.request_ref
+    done()
+
+
+def done() -> None:
+    """After a send: no pending question, and an empty form."""
     st.session_state.pop("ask_to_pay_repeat", None)
     st.session_state.ask_to_pay_clear = True
     st.rerun()
@@ -77,25 +93,26 @@ if "ask_to_pay_token" not in st.session_state or st.session_state.pop("ask_to_pa
     new_form()
 
 with st.form("ask_to_pay_form", clear_on_submit=False):
-    st.text_input("Customer's phone number", placeholder="0712 345 678", key="ask_to_pay_phone")
-    st.text_input("Amount (KES, whole shillings)", placeholder="250", key="ask_to_pay_amount")
+    st.text_input("Customer's phone number", placeholder="e.g. 0712 345 678", key="ask_to_pay_phone")
+    st.text_input("Amount (KES, whole shillings)", placeholder="e.g. 250", key="ask_to_pay_amount")
     st.text_input("Customer's first name (optional)", key="ask_to_pay_name")
-    st.text_input("Note for yourself (optional)", placeholder="2 kg sugar", key="ask_to_pay_note")
+    st.text_input("Note for yourself (optional)", placeholder="e.g. 2 kg sugar", key="ask_to_pay_note")
     submitted = st.form_submit_button("Send M-Pesa prompt", type="primary", key="ask_to_pay_send")
 
 typed = {name: st.session_state[f"ask_to_pay_{name}"] for name in ("phone", "amount", "name", "note")}
-if submitted and (typed["phone"] or typed["amount"] or "ask_to_pay_last" not in st.session_state):
-    send(typed)  # an empty form sent again right after a send is a second click, not a request
+if submitted and (typed["phone"] or typed["amount"] or not st.session_state.get("ask_to_pay_last")):
+    submit(typed)  # an empty form sent again right after a send is a second click, not a request
 
 if "ask_to_pay_repeat" in st.session_state:
-    fields, warning = st.session_state.ask_to_pay_repeat
+    fields, token, warning = st.session_state.ask_to_pay_repeat
     st.warning(f"{warning} Send another prompt anyway?")
-    again, keep = st.columns(2)
-    if again.button("Send another prompt", key="ask_to_pay_repeat_send"):
-        send(fields, repeat_ok=True)
-    if keep.button("Wait for the first one", key="ask_to_pay_repeat_cancel"):
+    keep, again = st.columns(2)
+    if keep.button("Wait for the first one", key="ask_to_pay_repeat_cancel", type="primary"):
         del st.session_state.ask_to_pay_repeat
+        st.session_state.ask_to_pay_clear = True
         st.rerun()
+    if again.button("Send another prompt", key="ask_to_pay_repeat_send"):
+        send(fields, token, repeat_ok=True)  # this question's own token: a double click sends it once
 
 
 @st.fragment(run_every="2s")
@@ -103,7 +120,8 @@ def live() -> None:
     """The request just sent and the newest ones, settling as K2's results arrive (the server asks K2 when late)."""
     try:
         engine = database()
-        last = get_request(engine, st.session_state.ask_to_pay_last) if "ask_to_pay_last" in st.session_state else None
+        last_ref = st.session_state.get("ask_to_pay_last")
+        last = get_request(engine, last_ref) if last_ref else None
         requests = recent_requests(engine)
     except Exception:  # shown plainly, logged in full
         fail("The requests cannot be read right now.")

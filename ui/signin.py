@@ -3,6 +3,7 @@ sessions, signing out. Pages get the signed-in user from `signed_in_user()`."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import jwt
 import streamlit as st
@@ -29,7 +30,7 @@ from merchant.errors import InputError
 from . import database, settings
 from .words import nairobi_clock
 
-__all__ = ["COOKIE", "current_user", "signed_in_user", "source_address"]
+__all__ = ["COOKIE", "current_user", "page_asked_for", "signed_in_user", "source_address"]
 
 COOKIE = "k2_dashboard_session"
 _FIELDS = {"Form name": "Sign in", "Username": "Username", "Password": "Password", "Login": "Sign in"}
@@ -64,6 +65,9 @@ def signed_in_user() -> User:
         _forget(authenticator)
         st.rerun()
     if not st.session_state.get("authentication_status"):
+        url = st.context.url
+        if isinstance(url, str):  # where they were going: the frame takes them there once signed in
+            st.session_state.setdefault("signin_wanted", urlsplit(url).path.strip("/"))
         _say_why_refused()
         st.stop()
     user = get_user(engine, st.session_state["username"])
@@ -80,6 +84,11 @@ def signed_in_user() -> User:
     st.session_state.update(signin_user=user, signin_at=signed_in_at, signin_last_active=now)
     _sign_out_buttons(engine, authenticator, user)
     return user
+
+
+def page_asked_for() -> str | None:
+    """The page path typed before signing in, once (e.g. `ask_to_pay`); None when there was none."""
+    return st.session_state.pop("signin_wanted", None) or None
 
 
 def _authenticator(engine: Engine) -> stauth.Authenticate:

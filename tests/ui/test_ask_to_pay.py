@@ -141,3 +141,18 @@ def test_a_page_run_without_sign_in_shows_nothing(k2_env: RunningSim) -> None:
     page = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "pages" / "ask_to_pay.py"), default_timeout=30)
     page.run()
     assert page.info[0].value == "Sign in to see this page." and not page.text_input
+
+
+def test_the_same_click_again_is_the_same_request_but_a_new_amount_asks_first(k2_env: RunningSim) -> None:
+    """A click whose run was cut short before the form cleared arrives again with the same values and a fresh
+    token: it is recognised as this browser's last request, not sent again and not warned about."""
+    page = ask(open_page(), "0755 100 200", "300")
+    page = ask(page, "0755 100 200", "300")
+    assert not page.warning and not page.error
+    assert len(page.dataframe[0].value) == 1
+    page = ask(page, "0755 100 200", "350")
+    assert "was asked for KES 300" in page.warning[0].value
+    page.button(key="ask_to_pay_repeat_cancel").click()
+    page.run()
+    assert not page.warning and len(page.dataframe[0].value) == 1
+    assert prompts_sent(k2_env, "+254755100200") == 1
