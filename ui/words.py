@@ -90,6 +90,10 @@ def request_status(state: OutboxState, reason: str | None, age: timedelta) -> St
         if any(phrase in words for phrase in _NO_ANSWER_WORDS):
             return Status("No answer", "The customer did not answer the prompt in time.", "error")
         return Status("Failed", reason or "M-Pesa did not take the payment.", "error")
+    if state is OutboxState.AWAITING_APPROVAL:
+        return Status("Waiting for approval", "A second person must approve it before it is sent.", "info")
+    if state is OutboxState.DECLINED:
+        return Status("Declined", reason or "It was not approved; nothing was sent.", "error")
     if state in (OutboxState.QUEUED, OutboxState.SENDING):
         return Status("Sending", "Sending the prompt to the customer's phone.", "info")
     if state is OutboxState.ACCEPTED:

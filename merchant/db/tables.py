@@ -21,6 +21,10 @@ __all__ = [
     "UserAccount",
     "AuditEntry",
     "AppSecret",
+    "AppSetting",
+    "BankBranch",
+    "Recipient",
+    "SettlementAccount",
     "PaymentRecord",
     "TransferRecord",
     "SendMoneyRecord",
@@ -211,6 +215,10 @@ class OutboxRequest(SQLModel, table=True):
     k2_id: str | None = Field(default=None, index=True)
     k2_status: str | None = None
     reason: str | None = Field(default=None, sa_type=Text)
+    recipient_id: int | None = Field(default=None, foreign_key="recipients.id", index=True)
+    account_id: int | None = Field(default=None, foreign_key="settlement_accounts.id", index=True)
+    approved_by: str | None = None  # the second person who let a request above the threshold go
+    approved_at: datetime | None = _utc(nullable=True)
 
 
 class WebhookRejection(SQLModel, table=True):
@@ -290,6 +298,65 @@ class WebhookSubscriptionRecord(SQLModel, table=True):
     location: str | None = None
     created_at: datetime = _utc()
     created_by: str | None = None
+
+
+class Recipient(SQLModel, table=True):
+    """Someone the business pays (PAY recipient / external recipient): created at K2 once, kept here with K2's
+    reference. `destination_key` is the normalised destination (phone, bank branch + account, till, paybill +
+    account) by which a second recipient for the same destination is flagged."""
+
+    __tablename__ = "recipients"
+
+    id: int | None = Field(default=None, primary_key=True)
+    type: str  # mobile_wallet, bank_account, till, paybill
+    nickname: str
+    details_json: str = Field(sa_type=Text)  # the K2 fields, as sent
+    destination_key: str = Field(index=True)
+    api_version: str = "v1"  # pay_recipients (v1) or external_recipients (v2)
+    k2_reference: str | None = Field(default=None, unique=True)  # recipient_reference: the payment's destination
+    k2_location: str | None = None
+    disabled: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    created_by: str
+    created_at: datetime = _utc()
+
+
+class BankBranch(SQLModel, table=True):
+    """A bank branch the owner named once, with the K2 reference (a UUID read in K2's web dashboard)."""
+
+    __tablename__ = "bank_branches"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    reference: str = Field(unique=True)
+    created_by: str
+    created_at: datetime = _utc()
+
+
+class SettlementAccount(SQLModel, table=True):
+    """The merchant's own bank account or M-Pesa wallet that settlements go to (K2's merchant accounts)."""
+
+    __tablename__ = "settlement_accounts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str  # merchant_bank_account or merchant_wallet
+    nickname: str
+    details_json: str = Field(sa_type=Text)
+    k2_reference: str | None = Field(default=None, unique=True)  # account_reference
+    k2_location: str | None = None
+    k2_status: str | None = None
+    created_by: str
+    created_at: datetime = _utc()
+
+
+class AppSetting(SQLModel, table=True):
+    """A setting the owner changes on a page (the approval threshold, the payout API), not in the environment."""
+
+    __tablename__ = "app_settings"
+
+    name: str = Field(primary_key=True)
+    value: str
+    changed_by: str
+    changed_at: datetime = _utc()
 
 
 OUTCOME_TABLES: dict[str, type[_Outcome]] = {

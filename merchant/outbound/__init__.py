@@ -2,7 +2,7 @@
 settled from K2's result callback or a status query."""
 from __future__ import annotations
 
-from .outbox import OutboxRow, enqueue, find
+from .outbox import OutboxRow, approve, decline, enqueue, find
 from .states import FINAL, OPEN, TRANSITIONS, OutboxState, state_for_k2_status
 from .worker import OutboxWorker
 
@@ -13,6 +13,8 @@ __all__ = [
     "OutboxRow",
     "OutboxState",
     "OutboxWorker",
+    "approve",
+    "decline",
     "enqueue",
     "find",
     "state_for_k2_status",

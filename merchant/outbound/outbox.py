@@ -21,8 +21,10 @@ from .states import OPEN, OutboxState, sources, state_for_k2_status
 __all__ = [
     "OUTBOX",
     "OutboxRow",
+    "approve",
     "claim_due_checks",
     "claim_queued",
+    "decline",
     "enqueue",
     "find",
     "k2_id_of",
@@ -92,13 +94,19 @@ def enqueue(
     phone_number: str | None = None,
     note: str | None = None,
     created_by: str | None = None,
+    needs_approval: bool = False,
+    recipient_id: int | None = None,
+    account_id: int | None = None,
 ) -> bool:
-    """Write a request to be sent; False when `request_ref` is already there (a repeat of the same submission)."""
+    """Write a request to be sent (or, `needs_approval`, to wait for a second person); False when `request_ref` is
+    already there (a repeat of the same submission)."""
     now = _now()
     statement = _insert_for(connection)(OUTBOX).values(
         request_ref=request_ref,
         kind=kind,
-        state=OutboxState.QUEUED,
+        state=OutboxState.AWAITING_APPROVAL if needs_approval else OutboxState.QUEUED,
+        recipient_id=recipient_id,
+        account_id=account_id,
         params_json=json.dumps(params, sort_keys=True),
         amount_cents=to_cents(amount),
         currency="KES",
@@ -145,6 +153,23 @@ def record_location(connection: Connection, request_ref: str, location: str) -> 
         .where(OUTBOX.c.request_ref == request_ref, OUTBOX.c.location.is_(None))
         .values(location=location, k2_id=k2_id_of(location))
     )
+
+
+def approve(connection: Connection, request_ref: str, approver: str) -> bool:
+    """Let a request that waits for approval go, if `approver` is not who entered it; whether it moved."""
+    moved = connection.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.request_ref == request_ref, OUTBOX.c.state == OutboxState.AWAITING_APPROVAL,
+               OUTBOX.c.created_by != approver)
+        .values(state=OutboxState.QUEUED, approved_by=approver, approved_at=_now(), updated_at=_now())
+    )
+    return moved.rowcount == 1
+
+
+def decline(connection: Connection, request_ref: str, approver: str, reason: str | None = None) -> bool:
+    """Refuse a request that waits for approval (anyone allowed to approve, its maker included); whether it moved."""
+    return move(connection, request_ref, OutboxState.DECLINED, approved_by=approver, approved_at=_now(),
+                reason=reason or f"Declined by {approver}.") == 1
 
 
 def recover_interrupted(engine: Engine) -> int:
@@ -218,10 +243,14 @@ def settle_from_results(engine: Engine, *, check_after: timedelta) -> int:
     with engine.begin() as connection:
         for kind, model in OUTCOME_TABLES.items():
             results: Table = model.__table__  # type: ignore[attr-defined]
+            # Matched by our id in the metadata, or by K2's id where K2 echoes no metadata (settlement transfers).
+            matches = (results.c.request_ref == OUTBOX.c.request_ref) | (
+                results.c.request_ref.is_(None) & (results.c.k2_id == OUTBOX.c.k2_id)
+            )
             answered = connection.execute(
                 select(OUTBOX.c.request_ref, OUTBOX.c.state, results.c.status, results.c.errors,
                        results.c.k2_id, results.c.location)
-                .join(results, results.c.request_ref == OUTBOX.c.request_ref)
+                .join(results, matches)
                 .where(OUTBOX.c.kind == kind, OUTBOX.c.state.in_([state.value for state in OPEN]),
                        results.c.status.is_not(None))
             ).all()

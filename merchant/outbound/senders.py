@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from k2 import (
     APIConnectionError,
     APIStatusError,
@@ -18,8 +20,11 @@ from k2 import (
     RateLimitError,
     RequestValidationError,
 )
+from k2.types.send_money_params import Destination
 
 from .states import OutboxState
+
+_DESTINATIONS = TypeAdapter(list[Destination])  # send_money's destinations, stored as JSON in the outbox
 
 __all__ = ["SENDERS", "Answer", "send"]
 
@@ -59,6 +64,8 @@ def _payment(client: K2Client, params: dict[str, Any], callback_url: str) -> str
 
 
 def _settlement_transfer(client: K2Client, params: dict[str, Any], callback_url: str) -> str:
+    if params.get("destination_reference") is None:  # blind: everything to the default settlement account
+        return client.settlement_transfers.sweep(callback_url=callback_url, metadata=params["metadata"])
     return client.settlement_transfers.create(
         amount=Decimal(params["amount"]),
         destination_type=params["destination_type"],
@@ -68,10 +75,20 @@ def _settlement_transfer(client: K2Client, params: dict[str, Any], callback_url:
     )
 
 
+def _send_money(client: K2Client, params: dict[str, Any], callback_url: str) -> str:
+    if not params.get("destinations"):  # the sweep: everything to the preferred merchant accounts
+        return client.v2.send_money.sweep(callback_url=callback_url, metadata=params["metadata"])
+    return client.v2.send_money.create(
+        destinations=_DESTINATIONS.validate_python(params["destinations"]), callback_url=callback_url,
+        metadata=params["metadata"],
+    )
+
+
 SENDERS: dict[str, Callable[[K2Client, dict[str, Any], str], str]] = {
     "incoming_payment": _incoming_payment,
     "payment": _payment,
     "settlement_transfer": _settlement_transfer,
+    "send_money": _send_money,
 }
 
 

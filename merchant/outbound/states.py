@@ -11,7 +11,9 @@ __all__ = ["FINAL", "OPEN", "TRANSITIONS", "OutboxState", "sources", "state_for_
 class OutboxState(StrEnum):
     """Where one request stands; stored as its value."""
 
-    QUEUED = "queued"  # written, not yet sent
+    AWAITING_APPROVAL = "awaiting_approval"  # above the owner's threshold: a second person must let it go
+    DECLINED = "declined"  # the second person said no: never sent
+    QUEUED = "queued"  # written (and approved, where it needed to be), not yet sent
     SENDING = "sending"  # claimed by a worker, the POST is under way (or the process died during it)
     ACCEPTED = "accepted"  # K2 holds it (we have its Location); its result will settle it
     SUCCEEDED = "succeeded"  # K2 reports the money moved
@@ -23,6 +25,7 @@ class OutboxState(StrEnum):
 
 _ = OutboxState
 TRANSITIONS: dict[OutboxState, frozenset[OutboxState]] = {
+    _.AWAITING_APPROVAL: frozenset({_.QUEUED, _.DECLINED}),
     _.QUEUED: frozenset({_.SENDING}),
     # K2's result callback can arrive before its answer to our POST.
     _.SENDING: frozenset({_.ACCEPTED, _.UNKNOWN, _.REJECTED, _.NOT_SENT, _.SUCCEEDED, _.FAILED}),
@@ -33,6 +36,7 @@ TRANSITIONS: dict[OutboxState, frozenset[OutboxState]] = {
     _.FAILED: frozenset(),
     _.REJECTED: frozenset(),
     _.NOT_SENT: frozenset(),
+    _.DECLINED: frozenset(),
 }
 FINAL = frozenset(state for state, targets in TRANSITIONS.items() if not targets)
 OPEN = frozenset({_.SENDING, _.ACCEPTED, _.UNKNOWN})  # sent, or maybe sent, and not yet settled

@@ -29,11 +29,12 @@ STK_PATH = "/api/v1/incoming_payments"
 
 class TestStates:
     def test_final_states_never_move(self) -> None:
-        assert FINAL == {OutboxState.SUCCEEDED, OutboxState.FAILED, OutboxState.REJECTED, OutboxState.NOT_SENT}
+        assert FINAL == {OutboxState.SUCCEEDED, OutboxState.FAILED, OutboxState.REJECTED, OutboxState.NOT_SENT,
+                         OutboxState.DECLINED}
         assert all(not TRANSITIONS[state] for state in FINAL)
 
     def test_nothing_returns_to_queued_so_nothing_is_sent_twice(self) -> None:
-        assert all(OutboxState.QUEUED not in targets for targets in TRANSITIONS.values())
+        assert sources(OutboxState.QUEUED) == (OutboxState.AWAITING_APPROVAL,)  # only an approval queues
         assert sources(OutboxState.SENDING) == (OutboxState.QUEUED,)  # only a queued row is ever sent
 
     @pytest.mark.parametrize(("word", "state"), [("Success", OutboxState.SUCCEEDED), ("Processed", OutboxState.SUCCEEDED),
@@ -251,3 +252,25 @@ class TestSending:
         assert settled(runtime, ref) is OutboxState.SUCCEEDED
         assert rows(engine, "SELECT count(*) AS n FROM incoming_payments WHERE request_ref = :r", r=ref)[0].n == 1
 
+
+
+class TestApproval:
+    def test_a_request_above_the_threshold_waits_for_someone_else(self, database_url: str) -> None:
+        from merchant.outbound import approve, decline
+
+        engine = open_database(database_url)
+        with engine.begin() as connection:
+            enqueue(connection, request_ref="big", kind="payment", params={}, amount=Decimal(90_000),
+                    created_by="njeri", needs_approval=True)
+            enqueue(connection, request_ref="no", kind="payment", params={}, amount=Decimal(80_000),
+                    created_by="njeri", needs_approval=True)
+        assert claim_queued(engine, 10) == []  # nothing waiting for approval is sent
+        with engine.begin() as connection:
+            assert not approve(connection, "big", "njeri")  # not the one who entered it
+            assert approve(connection, "big", "wanjiku")
+            assert not approve(connection, "big", "kamau")  # once
+            assert decline(connection, "no", "wanjiku", "Not this month.")
+            assert not approve(connection, "no", "kamau")
+        assert [row.request_ref for row in claim_queued(engine, 10)] == ["big"]
+        assert find(engine, "no").state is OutboxState.DECLINED and find(engine, "no").reason == "Not this month."
+        engine.dispose()
