@@ -46,6 +46,7 @@ class AuditAction(StrEnum):
     APPROVED = "approved"
     EXPORTED = "exported"
     REPROCESSED = "reprocessed"
+    RECIPIENT_CHANGED = "recipient_changed"  # a payout recipient added, confirmed, renamed or disabled
 
 
 def record(
