@@ -116,3 +116,56 @@ shown = {"Kind": kinds.get(stored.kind, stored.kind), "Size": size(stored.size_b
 if stored.kind != "sqlite":
     shown["Password (in DATABASE_URL)"] = is_set(setup.database_password_set)
 facts(shown)
+
+# Bank branches: the owner names each branch once with K2's reference for it; the Recipients page offers the names.
+from merchant.errors import InputError  # noqa: E402 - this section's own imports, kept with it
+from merchant.payouts import add_branch, list_branches, remove_branch  # noqa: E402
+
+st.subheader("Bank branches")
+st.caption("Bank recipients need K2's reference for their branch: copy it once from the K2 web dashboard and "
+           "name it here; whoever adds a bank recipient then picks the name.")
+if "settings_branch_done" in st.session_state:
+    st.success(st.session_state.pop("settings_branch_done"))
+try:
+    known = list_branches(engine)
+except Exception:  # shown plainly, logged in full
+    fail("The bank branches cannot be read right now.")
+if known:
+    st.table({"Branch": [branch.name for branch in known], "K2 reference": [branch.reference for branch in known],
+              "Added by": [branch.created_by for branch in known]}, hide_index=True)
+else:
+    st.caption("No branches named yet.")
+with st.form("settings_branch_form"):
+    branch_name, branch_ref = st.columns(2)
+    branch_name.text_input("Branch name", placeholder="e.g. Equity Bank, Moi Avenue", key="settings_branch_name")
+    branch_ref.text_input("K2 branch reference", placeholder="e.g. 3f2b8c1e-0a4d-4c5e-9b7a-1d2e3f4a5b6c",
+                          key="settings_branch_ref")
+    if st.form_submit_button("Add the branch", key="settings_branch_add"):
+        try:
+            made = add_branch(engine, me, name=st.session_state.settings_branch_name,
+                              reference=st.session_state.settings_branch_ref, source=source_address())
+        except InputError as err:
+            st.error(err.message)
+        except NotAllowed as err:
+            st.error(str(err))
+        except Exception:  # shown plainly, logged in full
+            fail("The branch could not be added.")
+        else:
+            st.session_state.settings_branch_done = f"Added {made.name}."
+            del st.session_state.settings_branch_name, st.session_state.settings_branch_ref
+            st.rerun()
+if known:
+    gone, remove = st.columns([3, 1], vertical_alignment="bottom")
+    named = {branch.id: branch.name for branch in known}
+    which = gone.selectbox("Take a branch off the list", list(named), format_func=named.__getitem__,
+                           key="settings_branch_pick", help="Recipients already added keep their reference.")
+    if remove.button("Remove", key="settings_branch_remove") and which is not None:
+        try:
+            remove_branch(engine, me, which, source=source_address())
+        except (InputError, NotAllowed) as err:
+            st.error(getattr(err, "message", str(err)))
+        except Exception:  # shown plainly, logged in full
+            fail("The branch could not be removed.")
+        else:
+            st.session_state.settings_branch_done = f"Removed {named[which]}."
+            st.rerun()

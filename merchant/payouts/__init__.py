@@ -1,6 +1,7 @@
 """Money out: the recipients the business pays, and the bank branches their accounts are at."""
 from __future__ import annotations
 
+from .branches import BankBranchView, add_branch, branch_reference, list_branches, remove_branch
 from .recipients import (
     FIELD_LABELS,
     RECIPIENT_FIELDS,
@@ -19,6 +20,11 @@ from .recipients import (
 )
 
 __all__ = [
+    "BankBranchView",
+    "add_branch",
+    "branch_reference",
+    "list_branches",
+    "remove_branch",
     "FIELD_LABELS",
     "RECIPIENT_FIELDS",
     "DuplicateRecipient",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -35,6 +34,7 @@ from ..db.tables import Recipient
 from ..errors import InputError
 from ..preferences import load_preferences
 from ..runtime import Runtime
+from .branches import branch_reference
 
 __all__ = [
     "FIELD_LABELS",
@@ -123,7 +123,9 @@ _KEY_FIELD = {  # the field a duplicate is reported against
     RecipientType.TILL: "till_number",
     RecipientType.PAYBILL: "paybill_account_number",
 }
-_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+_BRANCH_HELP = ("Bank branch reference: pick a branch, or paste its reference from the K2 dashboard "
+                "(like 3f2b8c1e-0a4d-4c5e-9b7a-1d2e3f4a5b6c).")
+_MISSING = {"bank_branch_ref": _BRANCH_HELP, "settlement_method": "Settlement method: choose EFT or RTS."}
 _K2_FIELD = re.compile(r"^([A-Za-z_][\w.\[\]]*)\s*:\s*(.*)$", re.DOTALL)
 
 
@@ -212,13 +214,12 @@ def _checked(type: str, details: dict[str, Any]) -> tuple[RecipientType, Any]:
         fields[name] = text
     for name in allowed:
         if name not in fields and name not in ("email", "network"):
-            raise InputError(name, f"{FIELD_LABELS[name]}: enter it.")
+            raise InputError(name, _MISSING.get(name, f"{FIELD_LABELS[name]}: enter it."))
     if kind is RecipientType.BANK_ACCOUNT:
-        ref = str(fields["bank_branch_ref"])
-        if not _UUID.fullmatch(ref):
-            raise InputError("bank_branch_ref", "Bank branch reference: paste the branch reference from the K2 "
-                                                "dashboard (like 3f2b8c1e-0a4d-4c5e-9b7a-1d2e3f4a5b6c).")
-        fields["bank_branch_ref"] = str(uuid.UUID(ref))
+        try:
+            fields["bank_branch_ref"] = branch_reference(str(fields["bank_branch_ref"]))
+        except InputError:
+            raise InputError("bank_branch_ref", _BRANCH_HELP) from None
         fields["settlement_method"] = str(fields["settlement_method"]).upper()
     if kind is RecipientType.PAYBILL or kind is RecipientType.TILL:
         for name in ("till_number", "paybill_number"):
