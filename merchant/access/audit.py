@@ -43,6 +43,7 @@ class AuditAction(StrEnum):
     CONNECTION_TESTED = "connection_tested"
     WEBHOOKS_SUBSCRIBED = "webhooks_subscribed"
     MONEY_REQUESTED = "money_requested"
+    SETTLEMENT_ACCOUNT_ADDED = "settlement_account_added"
     APPROVED = "approved"
     EXPORTED = "exported"
     REPROCESSED = "reprocessed"
