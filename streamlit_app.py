@@ -22,6 +22,8 @@ PAGES: list[tuple[st.Page, Permission | None, str]] = [
     (st.Page("pages/money_in.py", title="Money in", icon=":material/payments:"), Permission.SEE_MONEY_IN, "Money"),
     (st.Page("pages/ask_to_pay.py", title="Ask to pay", icon=":material/phone_iphone:"), Permission.ASK_TO_PAY,
      "Money"),
+    (st.Page("pages/pay.py", title="Pay someone", icon=":material/send_money:"), Permission.PAY_OUT, "Money out"),
+    (st.Page("pages/payments.py", title="Payments", icon=":material/receipt:"), Permission.PAY_OUT, "Money out"),
     (st.Page("pages/recipients.py", title="Recipients", icon=":material/contacts:"), Permission.PAY_OUT, "Money out"),
     (st.Page("pages/users.py", title="Users", icon=":material/group:"), Permission.MANAGE_USERS, "Owner"),
     (st.Page("pages/settings.py", title="Settings and health", icon=":material/settings:"),

@@ -9,7 +9,19 @@ from zoneinfo import ZoneInfo
 
 from merchant.outbound import OutboxState
 
-__all__ = ["Status", "event_kind", "kes", "nairobi_clock", "phone", "request_status"]
+__all__ = [
+    "Status",
+    "destination",
+    "event_kind",
+    "kes",
+    "kes_in_words",
+    "nairobi_clock",
+    "payee_kind",
+    "payout_status",
+    "phone",
+    "request_status",
+    "shillings_in_words",
+]
 
 _NO_ANSWER_WORDS = ("did not respond", "no response", "timed out", "timeout", "cannot be reached")
 _NO_ANSWER_AFTER = timedelta(minutes=2)
@@ -110,3 +122,137 @@ def request_status(state: OutboxState, reason: str | None, age: timedelta) -> St
     if state is OutboxState.REJECTED:
         return Status("Refused by K2", reason or "K2 refused the request; nothing was sent.", "error")
     return Status("Not sent", reason or "K2 could not be reached; nothing was sent. Try again.", "error")
+
+
+# ---------------------------------------------------------------------------------------------- money out
+
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+         "seventeen eighteen nineteen").split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SCALES = ((10**9, "billion"), (10**6, "million"), (1000, "thousand"))
+
+
+def _below_thousand(n: int) -> str:
+    hundreds, rest = divmod(n, 100)
+    tens = _ONES[rest] if rest < 20 else _TENS[rest // 10] + (f"-{_ONES[rest % 10]}" if rest % 10 else "")
+    if not hundreds:
+        return tens
+    return f"{_ONES[hundreds]} hundred" + (f" and {tens}" if rest else "")
+
+
+def _number_in_words(n: int) -> str:
+    """`1250` as a cheque writes it in Kenya: "one thousand two hundred and fifty"."""
+    if n == 0:
+        return "zero"
+    parts: list[str] = []
+    for size, name in _SCALES:
+        if n >= size:
+            parts.append(f"{_number_in_words(n // size)} {name}")
+            n %= size
+    if n:
+        parts.append(("and " if parts and n < 100 else "") + _below_thousand(n))
+    return " ".join(parts)
+
+
+def shillings_in_words(amount: Decimal) -> str:
+    """`12500` → "twelve thousand five hundred shillings"; cents follow ("... and fifty cents")."""
+    cents = int((amount * 100).to_integral_value())
+    shillings, rest = divmod(cents, 100)
+    words = f"{_number_in_words(shillings)} shilling{'' if shillings == 1 else 's'}"
+    if rest:
+        words += f" and {_number_in_words(rest)} cent{'' if rest == 1 else 's'}"
+    return words
+
+
+def kes_in_words(amount: Decimal) -> str:
+    """An amount in figures and words, as a payment is confirmed: `KES 12,500 (twelve thousand five hundred
+    shillings)`; cents show in both when there are any."""
+    return f"{kes(amount, cents=amount != amount.to_integral_value())} ({shillings_in_words(amount)})"
+
+
+_PAYEE_KINDS = {"mobile_wallet": "M-Pesa", "bank_account": "Bank account", "till": "Till", "paybill": "Paybill"}
+
+
+def payee_kind(type: str | None) -> str:
+    """A recipient's K2 type as people say it: M-Pesa, Bank account, Till, Paybill."""
+    return _PAYEE_KINDS.get(type or "", (type or "").replace("_", " ").capitalize())
+
+
+def destination(type: str | None, details: dict[str, str]) -> str:
+    """Where a payment goes, as the recipient would recognise it: `M-Pesa 0712 345 678`,
+    `Bank account 0100234678 (Mama Mboga Ltd)`, `Till 555123`, `Paybill 888880, account 14678`."""
+    if type == "mobile_wallet":
+        return f"M-Pesa {phone(details.get('phone_number'))}"
+    if type == "bank_account":
+        name = details.get("account_name")
+        return f"Bank account {details.get('account_number', '')}" + (f" ({name})" if name else "")
+    if type == "till":
+        return f"Till {details.get('till_number', '')}"
+    if type == "paybill":
+        return f"Paybill {details.get('paybill_number', '')}, account {details.get('paybill_account_number', '')}"
+    return payee_kind(type)
+
+
+_K2_FIELDS = {"destination_reference": "recipient", "destination_type": "recipient's type", "amount": "amount",
+              "description": "description", "metadata": "reference", "destinations": "recipient",
+              "phone_number": "phone number", "account_number": "account number", "till_number": "till number",
+              "paybill_number": "paybill number", "paybill_account_number": "paybill account number",
+              "bank_branch_ref": "bank branch"}
+_PAYOUT_FAILURES = (  # words in K2's reason → what it means for the person paying, and what to do
+    ("insufficient", "Not enough money in your K2 account to pay this; nothing was paid. Top up the account (or "
+                     "wait for today's takings), then pay again."),
+    ("could not receive", "The recipient's account could not take the money; nothing was paid. Check their details "
+                          "with them, then pay again."),
+    ("timed out", "The transfer timed out and no money moved. You can pay again."),
+    ("limit", "M-Pesa's limit for one payment was exceeded; nothing was paid. Split it into smaller payments."),
+)
+
+
+def _refusal(reason: str | None) -> str:
+    """K2's refusal of a request (`field: problem`) in plain words; nothing was sent."""
+    text = (reason or "").strip().rstrip(".")
+    field, colon, problem = text.partition(": ")
+    name = field.split(".")[-1].split("[")[0]
+    if colon and name in _K2_FIELDS:
+        if name == "destination_reference" and "no pay recipient" in problem:
+            return ("K2 does not know this recipient (destination_reference); nothing was sent. Add them again on "
+                    "Recipients, then pay.")
+        return f"K2 refused the {_K2_FIELDS[name]} ({field}: {problem}); nothing was sent."
+    return f"{text or 'K2 refused the payment'}; nothing was sent."
+
+
+def payout_status(state: OutboxState, k2_status: str | None, reason: str | None, age: timedelta) -> Status:
+    """A payment's state as the person who pays reads it, from its state, K2's last word, the reason and its age."""
+    words = (reason or "").lower()
+    if state is OutboxState.SUCCEEDED:
+        return Status(k2_status or "Processed", "Paid.", "success")
+    if state is OutboxState.FAILED:
+        meaning = next((said for phrase, said in _PAYOUT_FAILURES if phrase in words), None)
+        return Status("Failed", meaning or f"K2 says: {reason or 'the payment failed'}. Nothing was paid.", "error")
+    if state is OutboxState.AWAITING_APPROVAL:
+        return Status("Waiting for approval", "Above the approval limit: another finance user or the owner must "
+                      "approve it before it is sent.", "info")
+    if state is OutboxState.DECLINED:
+        return Status("Declined", f"{(reason or 'Not approved').rstrip('.')}. Nothing was sent.", "error")
+    if state is OutboxState.QUEUED:
+        return Status("Queued", "Waiting its turn to go to K2.", "info")
+    if state is OutboxState.SENDING:
+        return Status("Sending", "Going to K2 now.", "info")
+    if state is OutboxState.ACCEPTED:
+        if age > _NO_ANSWER_AFTER:
+            return Status(k2_status or "Sent", "K2 has not said it is done yet; we are asking it.", "warning")
+        if k2_status:
+            return Status(k2_status, "K2 has the payment and is sending it.", "info")
+        return Status("Sent", "K2 took the payment; waiting for it to say it is done.", "info")
+    if state is OutboxState.UNKNOWN:
+        if age > _GIVE_UP_AFTER:
+            return Status("Outcome unknown", "K2 never confirmed this payment. Check your K2 dashboard, or ask the "
+                          "recipient whether the money arrived, before paying again.", "warning")
+        return Status("Outcome unknown", "K2 did not answer, so the money may have gone. Do not pay again: this "
+                      "updates when K2 tells us. If it stays like this, check your K2 dashboard.", "warning")
+    if state is OutboxState.REJECTED:
+        if "limiting" in words:
+            return Status("Refused by K2", "K2 is limiting requests right now; nothing was sent. Pay again in a "
+                          "minute.", "error")
+        return Status("Refused by K2", _refusal(reason), "error")
+    return Status("Not sent", "K2 could not be reached; nothing was sent. Pay again once K2 is back.", "error")
