@@ -14,7 +14,7 @@ from merchant.payouts.recipients import RecipientView, list_recipients
 from merchant.preferences import load_preferences, set_approval_threshold, set_payout_api
 from ui import database, fail, runtime, settings
 from ui.signin import current_user, source_address
-from ui.words import destination, kes, kes_in_words, nairobi_clock, payout_status
+from ui.words import destination, kes, kes_exact, kes_in_words, nairobi_clock, payout_status
 
 FIELDS = ("pay_recipient", "pay_amount", "pay_description", "pay_reference")
 APIS = {"v1": "K2 v1: PAY (the default)", "v2": "K2 v2: send money"}
@@ -52,10 +52,10 @@ def confirm(draft: PaymentDraft) -> None:
             st.info(f"This is above the approval limit of {kes(draft.threshold)}: it waits until another finance "
                     "user or the owner approves it on the Payments page.")
         if draft.earlier is not None:
-            st.warning(f"{draft.earlier.recipient_nickname} was already paid {kes(draft.earlier.amount, cents=True)} "
+            st.warning(f"{draft.earlier.recipient_nickname} was already paid {kes_exact(draft.earlier.amount)} "
                        f"at {nairobi_clock(draft.earlier.created_at)}. Sending this pays them a second time.")
         send, change = st.columns([1, 1])
-        label = "Send for approval" if draft.needs_approval else f"Pay {kes(draft.amount, cents=True)} now"
+        label = "Send for approval" if draft.needs_approval else f"Pay {kes_exact(draft.amount)} now"
         if send.button(label, type="primary", key="pay_send", width="stretch"):
             submit()
         if change.button("Change it", key="pay_change", width="stretch"):
@@ -84,7 +84,7 @@ def submit() -> None:
 def say_how_it_is_going(payout: Payout) -> None:
     """One line on the payment just sent, kept in step with it."""
     status = payout_status(payout.state, payout.k2_status, payout.reason, datetime.now(UTC) - payout.created_at)
-    line = (f"**{status.label}** · {payout.recipient_nickname} · {kes(payout.amount, cents=True)}. {status.detail}")
+    line = (f"**{status.label}** · {payout.recipient_nickname} · {kes_exact(payout.amount)}. {status.detail}")
     if payout.transaction_reference:
         line += f" M-Pesa ref {payout.transaction_reference}." if payout.recipient_type != "bank_account" else (
             f" Bank ref {payout.transaction_reference}.")

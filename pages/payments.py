@@ -16,7 +16,7 @@ from merchant.payouts.payments import Payout, approve_payment, awaiting_approval
 from merchant.payouts.recipients import list_recipients
 from ui import database, fail, nairobi_time, runtime
 from ui.signin import current_user, source_address
-from ui.words import destination, kes, kes_in_words, nairobi_clock, payee_kind, payout_status
+from ui.words import destination, kes_exact, kes_in_words, nairobi_clock, payee_kind, payout_status
 
 _ = OutboxState
 STATUSES = {
@@ -36,10 +36,10 @@ def decide(payout: Payout, approve: bool) -> None:
     try:
         if approve:
             approve_payment(runtime(), me, payout.request_ref, source=source_address())
-            said = ("success", f"Approved: {payout.recipient_nickname} is being paid {kes(payout.amount, cents=True)}.")
+            said = ("success", f"Approved: {payout.recipient_nickname} is being paid {kes_exact(payout.amount)}.")
         else:
             decline_payment(runtime(), me, payout.request_ref, reason=reason, source=source_address())
-            said = ("info", f"Declined: {payout.recipient_nickname} will not be paid {kes(payout.amount, cents=True)}.")
+            said = ("info", f"Declined: {payout.recipient_nickname} will not be paid {kes_exact(payout.amount)}.")
     except (InputError, NotAllowed) as err:
         said = ("error", err.message if isinstance(err, InputError) else str(err))
     except Exception:  # shown plainly, logged in full
@@ -98,7 +98,7 @@ def history(recipient_id: int | None, states: list[OutboxState], since: datetime
         "recipient": payments["recipient_nickname"].fillna(""),
         "to": [destination(kind, details) for kind, details in zip(payments["recipient_type"],
                                                                     payments["recipient_details"], strict=True)],
-        "amount": [kes(amount, cents=True) for amount in payments["amount"]],
+        "amount": [kes_exact(amount) for amount in payments["amount"]],
         "status": [status.label for status in statuses],
         "why": [status.detail if status.tone != "success" else "" for status in statuses],
         "reference": payments["transaction_reference"].fillna(""),

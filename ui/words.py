@@ -14,6 +14,7 @@ __all__ = [
     "destination",
     "event_kind",
     "kes",
+    "kes_exact",
     "kes_in_words",
     "nairobi_clock",
     "payee_kind",
@@ -164,10 +165,15 @@ def shillings_in_words(amount: Decimal) -> str:
     return words
 
 
+def kes_exact(amount: Decimal) -> str:
+    """`KES 2,500` for whole shillings, `KES 1,250.50` when there are cents: a payout's exact amount."""
+    return kes(amount, cents=amount != amount.to_integral_value())
+
+
 def kes_in_words(amount: Decimal) -> str:
     """An amount in figures and words, as a payment is confirmed: `KES 12,500 (twelve thousand five hundred
     shillings)`; cents show in both when there are any."""
-    return f"{kes(amount, cents=amount != amount.to_integral_value())} ({shillings_in_words(amount)})"
+    return f"{kes_exact(amount)} ({shillings_in_words(amount)})"
 
 
 _PAYEE_KINDS = {"mobile_wallet": "M-Pesa", "bank_account": "Bank account", "till": "Till", "paybill": "Paybill"}
