@@ -453,11 +453,16 @@ def _why(error: K2Error) -> str:
 
 
 def plan_transfer(
-    runtime: Runtime, actor: User, *, account_id: int | None, amount: Decimal | str | None = None
+    runtime: Runtime,
+    actor: User,
+    *,
+    account_id: int | None = None,
+    amount: Decimal | str | None = None,
+    everything: bool = False,
 ) -> TransferPlan:
-    """Check a transfer before it is confirmed (nothing is written): `account_id` None is blind (everything to K2's
-    default account; the sweep with v2); otherwise `amount` to that account. `NotAllowed`, or `InputError`
-    naming the field. Bank accounts take cents (K2's settlement takes them, and banks carry them); M-Pesa
+    """Check a transfer before it is confirmed (nothing is written): `amount` to the account `account_id`, or,
+    said in so many words with `everything`, blind (all of it to K2's default account; the sweep with v2); no
+    account is never read as everything. `NotAllowed`, or `InputError` naming the field. Bank accounts take cents (K2's settlement takes them, and banks carry them); M-Pesa
     wallets take whole shillings up to M-Pesa's limit."""
     require(actor, Permission.SETTLE)
     engine = _engine(runtime)
@@ -466,8 +471,12 @@ def plan_transfer(
     if not runtime.callback_url:
         raise InputError("PUBLIC_BASE_URL", "PUBLIC_BASE_URL is not set: K2 could not tell us the outcome.")
     api = load_preferences(engine).payout_api
-    if account_id is None:
+    if everything:
+        if account_id is not None or amount is not None:
+            raise InputError("account", "Account: everything goes to the default account; name no account or amount.")
         plan = TransferPlan(None, None, api)
+    elif account_id is None:
+        raise InputError("account", "Account: choose which of your settlement accounts to transfer to.")
     else:
         account = _account(engine, account_id)
         if account is None:
@@ -525,8 +534,9 @@ def request_transfer(
     actor: User,
     *,
     request_ref: str,
-    account_id: int | None,
+    account_id: int | None = None,
     amount: Decimal | str | None = None,
+    everything: bool = False,
     source: str | None = None,
 ) -> Transfer:
     """Queue the transfer `plan_transfer` checks, under our id `request_ref` (a confirmed form's token); the
@@ -537,7 +547,7 @@ def request_transfer(
     existing = get_transfer(engine, request_ref)
     if existing is not None:
         return existing
-    plan = plan_transfer(runtime, actor, account_id=account_id, amount=amount)
+    plan = plan_transfer(runtime, actor, account_id=account_id, amount=amount, everything=everything)
     with engine.begin() as connection:
         if enqueue(
             connection,

@@ -134,8 +134,10 @@ def wallet(runtime: Runtime, phone: str = "0712 345 678") -> int:
 
 
 def transfer(runtime: Runtime, account_id: int | None, amount: str | None = None) -> str:
+    """Our id for a transfer of `amount` to the account, or of everything when `account_id` is None."""
     ref = uuid.uuid4().hex
-    request_transfer(runtime, FINANCE, request_ref=ref, account_id=account_id, amount=amount)
+    request_transfer(runtime, FINANCE, request_ref=ref, account_id=account_id, amount=amount,
+                     everything=account_id is None)
     return ref
 
 
@@ -291,6 +293,9 @@ class TestAmounts:
             plan_transfer(runtime, FINANCE, account_id=to_wallet, amount="100.50")
         with pytest.raises(InputError, match="at most KES 250,000"):
             plan_transfer(runtime, FINANCE, account_id=to_wallet, amount="250001")
+        with pytest.raises(InputError) as no_account:
+            plan_transfer(runtime, FINANCE, amount="100")  # no account is never everything
+        assert no_account.value.field == "account"
         for bad in ("", "abc", "0", "-5", "10.001"):
             with pytest.raises(InputError) as refused:
                 plan_transfer(runtime, FINANCE, account_id=to_bank, amount=bad)
