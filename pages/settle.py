@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pandas as pd
 import streamlit as st
@@ -31,41 +30,10 @@ from merchant.settlements import (
 )
 from ui import database, fail, nairobi_time, runtime, settings
 from ui.signin import current_user, source_address
-from ui.words import Status, kes, nairobi_clock, phone
+from ui.words import Status, kes_exact, nairobi_clock, phone, shillings_in_words
 
 EVERYTHING = "Everything available, to your default settlement account"
 ONE_ACCOUNT = "An amount, to one of your accounts"
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-         "seventeen eighteen nineteen").split()
-_TENS = "- - twenty thirty forty fifty sixty seventy eighty ninety".split()
-
-
-def money(amount: Decimal) -> str:
-    """KES with separators; cents only when there are some."""
-    return kes(amount, cents=amount != amount.to_integral_value())
-
-
-def number_in_words(n: int) -> str:
-    """`12500` as `twelve thousand five hundred`, as a cheque spells it."""
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        return _TENS[n // 10] + (f"-{_ONES[n % 10]}" if n % 10 else "")
-    if n < 1000:
-        return f"{_ONES[n // 100]} hundred" + (f" and {number_in_words(n % 100)}" if n % 100 else "")
-    for size, name in ((10**9, "billion"), (10**6, "million"), (1000, "thousand")):
-        if n >= size:
-            head, rest = divmod(n, size)
-            tail = "" if not rest else (" and " if rest < 100 else " ") + number_in_words(rest)
-            return f"{number_in_words(head)} {name}{tail}"
-    raise AssertionError(n)
-
-
-def in_words(amount: Decimal) -> str:
-    """`Twelve thousand five hundred shillings and fifty cents`."""
-    shillings, cents = int(amount), int((amount - int(amount)) * 100)
-    words = f"{number_in_words(shillings)} shilling{'' if shillings == 1 else 's'}"
-    return (words + (f" and {number_in_words(cents)} cents" if cents else "")).capitalize()
 
 
 def described(account: Account) -> str:
@@ -80,7 +48,7 @@ def transfer_status(transfer: Transfer, age: timedelta) -> Status:
     """Where a transfer stands, as a finance clerk reads it."""
     to = transfer.account.nickname if transfer.account else "your default settlement account"
     if transfer.completed:
-        moved = f"{money(transfer.moved)} reached {to}." if transfer.moved is not None else f"It reached {to}."
+        moved = f"{kes_exact(transfer.moved)} reached {to}." if transfer.moved is not None else f"It reached {to}."
         if transfer.references:
             kind = "M-Pesa" if transfer.account is None or transfer.account.kind is AccountKind.WALLET else "Bank"
             return Status("Completed", f"{moved} {kind} ref {', '.join(transfer.references)}.", "success")
@@ -141,7 +109,7 @@ transfer_tab, history_tab, accounts_tab = st.tabs(["Transfer", "History", "Settl
 with transfer_tab:
     form_side, count_side = st.columns([3, 2], gap="large")
     with count_side:
-        st.metric("Received since the last settlement", money(since.total), border=True)
+        st.metric("Received since the last settlement", kes_exact(since.total), border=True)
         when = nairobi_clock(since.since) if since.since else "records began here"
         st.caption(f"{since.count:,} payments since {when}. **Our own count** of the payments K2 told us of, "
                    "**not K2's balance**: K2's fees and anything it did not tell us of are not in it.")
@@ -181,13 +149,13 @@ with transfer_tab:
             with st.container(border=True, key="settle_confirm_box"):
                 if plan.amount is None or plan.account is None:
                     st.markdown("Transfer **everything available** in your K2 account to **your default settlement "
-                                f"account** at K2? We counted {money(since.total)} received since the last "
+                                f"account** at K2? We counted {kes_exact(since.total)} received since the last "
                                 "settlement; K2's balance may differ.")
                     label = "Yes, transfer everything"
                 else:
-                    st.markdown(f"Transfer **{money(plan.amount)}** ({in_words(plan.amount)}) to "
+                    st.markdown(f"Transfer **{kes_exact(plan.amount)}** ({shillings_in_words(plan.amount)}) to "
                                 f"**{described(plan.account)}**?")
-                    label = f"Yes, transfer {money(plan.amount)}"
+                    label = f"Yes, transfer {kes_exact(plan.amount)}"
                 yes, change = st.columns(2)
                 if yes.button(label, type="primary", key="settle_yes"):
                     try:  # the token is spent only once the transfer is queued: a second click finds it queued
@@ -221,7 +189,7 @@ with transfer_tab:
                 fail("The transfer cannot be read right now.")
             if transfer is not None:
                 status = transfer_status(transfer, datetime.now(UTC) - transfer.requested_at)
-                asked = money(transfer.amount) if transfer.amount is not None else "Everything available"
+                asked = kes_exact(transfer.amount) if transfer.amount is not None else "Everything available"
                 to = transfer.account.nickname if transfer.account else "default settlement account"
                 show(status, f"**{status.label}** · {asked} to {to}. {status.detail}")
 
@@ -246,8 +214,8 @@ with history_tab:
             table = pd.DataFrame({
                 "requested_at": nairobi_time(pd.Series([t.requested_at for t in done], dtype="datetime64[ns, UTC]")),
                 "to": [t.account.nickname if t.account else "Default settlement account" for t in done],
-                "amount": [money(t.amount) if t.amount is not None else
-                           (f"Everything ({money(t.moved)})" if t.moved is not None else "Everything") for t in done],
+                "amount": [kes_exact(t.amount) if t.amount is not None else
+                           (f"Everything ({kes_exact(t.moved)})" if t.moved is not None else "Everything") for t in done],
                 "status": [status.label for status in statuses],
                 "detail": [status.detail for status in statuses],
                 "reference": [", ".join(t.references) for t in done],
@@ -265,7 +233,7 @@ with history_tab:
         st.dataframe(pd.DataFrame({
             "at": nairobi_time(pd.Series([n.occurred_at for n in notices], dtype="datetime64[ns, UTC]")),
             "to": [n.account.nickname if n.account else (n.destination_type or "") for n in notices],
-            "amount": [money(n.amount) for n in notices],
+            "amount": [kes_exact(n.amount) for n in notices],
             "status": [n.status for n in notices],
             "ours": ["Yes" if n.request_ref else "No (K2's own schedule, or not matched)" for n in notices],
         }), hide_index=True, key="settle_notices", column_config={

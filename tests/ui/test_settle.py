@@ -117,7 +117,7 @@ def test_add_a_bank_account_then_transfer_to_it_after_confirming_in_words(k2) ->
     assert page.text_input(key="settle_add_account_number").value == ""  # the form is clear for the next one
 
     page = review(page, "12,500.50")
-    assert "Transfer **KES 12,500.50** (Twelve thousand five hundred shillings and fifty cents) to **Equity main " \
+    assert "Transfer **KES 12,500.50** (twelve thousand five hundred shillings and fifty cents) to **Equity main " \
            "(bank account 0123456789, Duka Letu Ltd)**?" in words(page)
     assert posts(sim, "/api/v1/settlement_transfers") == []  # nothing is queued before the yes
     assert page.button(key="settle_yes").label == "Yes, transfer KES 12,500.50"
@@ -170,7 +170,7 @@ def test_with_v2_the_page_looks_the_same_and_sends_send_money(k2) -> None:
     set_payout_api(engine, CONSOLE, "v2")
     engine.dispose()
     page = review(add_bank(open_page()), "1500")
-    assert "Transfer **KES 1,500** (One thousand five hundred shillings) to **Equity main" in words(page)
+    assert "Transfer **KES 1,500** (one thousand five hundred shillings) to **Equity main" in words(page)
     click(page, "settle_yes")
     eventually(page, lambda p: "**Sent** · KES 1,500 to Equity main." in said(p))
     [post] = posts(sim, "/api/v2/send_money")
