@@ -41,6 +41,8 @@ FORM = {  # per type: (K2 field, label, placeholder)
                             ("paybill_number", "Paybill number", "e.g. 888880"),
                             ("paybill_account_number", "Account number at that paybill", "")),
 }
+SAME = {RecipientType.MOBILE_WALLET: "This phone number", RecipientType.BANK_ACCOUNT: "This bank account",
+        RecipientType.TILL: "This till", RecipientType.PAYBILL: "This paybill and account number"}
 PASTE = "Paste a reference below"
 JUST_NOW = timedelta(seconds=30)
 
@@ -69,15 +71,18 @@ def added(view: RecipientView) -> None:
 
 
 def add(kind: RecipientType, nickname: str, details: dict[str, str], *, confirm: bool = False) -> None:
+    """Add at K2 and here. The same form sent again right away (a double click) finds the one it just made."""
+    previous = st.session_state.get("recipients_last")
+    st.session_state.recipients_last = (kind, nickname, details)
     try:
         with st.spinner("Adding at K2…"):
             view = add_recipient(runtime(), me, type=kind, nickname=nickname, details=details,
                                  confirm_duplicate=confirm, source=source_address())
     except DuplicateRecipient as err:
         mine = [v for v in err.existing if v.created_by == me.username and datetime.now(UTC) - v.created_at < JUST_NOW]
-        if mine:  # the click just made, arriving again
+        if mine and previous == (kind, nickname, details):  # the click just made, arriving again
             added(mine[-1])
-        st.session_state.recipients_pending = (kind, nickname, details, err.message)
+        st.session_state.recipients_pending = (kind, nickname, details, err.existing)
         return
     except (InputError, RecipientNotAdded, NotAllowed) as err:
         st.error(getattr(err, "message", str(err)))
@@ -124,8 +129,6 @@ with st.expander("Add a recipient", expanded=True):
         columns = st.columns(2)
         for index, (field, label, hint) in enumerate(FORM[kind]):
             columns[index % 2].text_input(label, placeholder=hint, key=f"{prefix}{field}")
-        if kind is RecipientType.MOBILE_WALLET:
-            columns[0].selectbox("Network", ["Safaricom"], key=f"{prefix}network", help="M-Pesa wallets only.")
         if kind is RecipientType.BANK_ACCOUNT:
             options = [*branches, PASTE]
             columns[0].selectbox("Bank branch", options, format_func=lambda ref: branches.get(ref, ref),
@@ -138,8 +141,6 @@ with st.expander("Add a recipient", expanded=True):
                                  placeholder="e.g. Kamau, driver", key=f"{prefix}nickname")
         if st.form_submit_button("Add recipient", type="primary", key="recipients_add"):
             fields = {field: st.session_state[f"{prefix}{field}"] for field, _, _ in FORM[kind]}
-            if kind is RecipientType.MOBILE_WALLET:
-                fields["network"] = st.session_state[f"{prefix}network"]
             if kind is RecipientType.BANK_ACCOUNT:
                 pasted = st.session_state[f"{prefix}pasted"].strip()
                 chosen = st.session_state[f"{prefix}branch"]
@@ -148,17 +149,19 @@ with st.expander("Add a recipient", expanded=True):
             add(kind, nickname, fields)
 
 if pending := st.session_state.get("recipients_pending"):
-    kind_, nickname_, details_, message = pending
-    st.warning(message)
+    kind_, nickname_, details_, existing = pending
+    names = ", ".join(f"**{v.nickname}** (added by {v.created_by}{', disabled' if v.disabled else ''})" for v in existing)
+    st.warning(f"{SAME[kind_]} is already a recipient: {names}. Add another recipient for it anyway?")
     keep, again = st.columns(2)
     if keep.button("Do not add it", type="primary", key="recipients_dup_cancel"):
         st.session_state.recipients_pending = None
+        st.session_state.recipients_clear = True
         st.rerun()
     if again.button("Add it anyway", key="recipients_dup_add"):
         st.session_state.recipients_pending = None  # spent before asking: a double click adds it once
         add(kind_, nickname_, details_, confirm=True)
 
-st.subheader("Recipients")
+st.subheader("Who you pay")
 search, show_disabled = st.columns([3, 1], vertical_alignment="bottom")
 words = search.text_input("Find", placeholder="nickname, name, phone, account or till", key="recipients_search")
 disabled_too = show_disabled.checkbox("Show disabled ones", key="recipients_disabled")
@@ -189,7 +192,8 @@ chosen_id = st.selectbox("Recipient", list(by_id), key="recipients_pick",
 view = by_id[chosen_id]
 facts = {"Type": TYPES[view.type], "Name at K2": view.name, "Pays to": pays_to(view, branches),
          "Status": "Disabled" if view.disabled else STATES[view.state],
-         "K2 recipient reference": view.k2_reference or "none yet", "Added through": f"K2 API {view.api_version}"}
+         "K2 recipient reference": view.k2_reference or "none yet",
+         "Added": f"by {view.created_by}, {nairobi_time(pd.Series([view.created_at])).iloc[0]:%-d %b %Y, %H:%M}"}
 if view.type is RecipientType.MOBILE_WALLET and view.details.get("email"):
     facts["Email"] = view.details["email"]
 if view.type is RecipientType.BANK_ACCOUNT:
@@ -206,6 +210,15 @@ with st.form(f"recipients_rename_{view.id}"):
 if view.state is RecipientState.UNCONFIRMED and view.k2_location and st.button("Ask K2 again", key="recipients_check"):
     change(f"{view.nickname} is confirmed by K2.", lambda: check_recipient(runtime(), me, view.id,
                                                                           source=source_address()))
-if not view.disabled and st.button("Disable", key="recipients_disable", help="It will no longer be offered for "
-                                                                              "payments; its history stays."):
-    change(f"{view.nickname} is disabled.", lambda: disable_recipient(engine, me, view.id, source=source_address()))
+if not view.disabled and st.button("Disable", key="recipients_disable"):
+    st.session_state.recipients_disabling = view.id
+if st.session_state.get("recipients_disabling") == view.id:
+    st.warning(f"Disable {view.nickname}? It will no longer be offered for payments; payments already made to it "
+               "stay in the history.")
+    yes, no = st.columns(2)
+    if no.button("Keep it", key="recipients_disable_no", type="primary"):
+        st.session_state.recipients_disabling = None
+        st.rerun()
+    if yes.button(f"Disable {view.nickname}", key="recipients_disable_yes"):
+        st.session_state.recipients_disabling = None
+        change(f"{view.nickname} is disabled.", lambda: disable_recipient(engine, me, view.id, source=source_address()))

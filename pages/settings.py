@@ -135,6 +135,8 @@ if known:
               "Added by": [branch.created_by for branch in known]}, hide_index=True)
 else:
     st.caption("No branches named yet.")
+if st.session_state.pop("settings_branch_clear", False):  # before the fields are drawn: empty for the next one
+    st.session_state.settings_branch_name = st.session_state.settings_branch_ref = ""
 with st.form("settings_branch_form"):
     branch_name, branch_ref = st.columns(2)
     branch_name.text_input("Branch name", placeholder="e.g. Equity Bank, Moi Avenue", key="settings_branch_name")
@@ -152,7 +154,7 @@ with st.form("settings_branch_form"):
             fail("The branch could not be added.")
         else:
             st.session_state.settings_branch_done = f"Added {made.name}."
-            del st.session_state.settings_branch_name, st.session_state.settings_branch_ref
+            st.session_state.settings_branch_clear = True
             st.rerun()
 if known:
     gone, remove = st.columns([3, 1], vertical_alignment="bottom")

@@ -221,8 +221,8 @@ def _checked(type: str, details: dict[str, Any]) -> tuple[RecipientType, Any]:
         except InputError:
             raise InputError("bank_branch_ref", _BRANCH_HELP) from None
         fields["settlement_method"] = str(fields["settlement_method"]).upper()
-    if kind is RecipientType.PAYBILL or kind is RecipientType.TILL:
-        for name in ("till_number", "paybill_number"):
+    if kind is not RecipientType.MOBILE_WALLET:  # numbers K2 matches digit for digit: typed spaces left out
+        for name in ("till_number", "paybill_number", "account_number"):
             if name in fields:
                 fields[name] = re.sub(r"\s", "", str(fields[name]))
     try:
@@ -276,8 +276,8 @@ def _duplicate(kind: RecipientType, existing: list[RecipientView]) -> DuplicateR
     what = {RecipientType.MOBILE_WALLET: "phone number", RecipientType.BANK_ACCOUNT: "bank account",
             RecipientType.TILL: "till", RecipientType.PAYBILL: "paybill and account number"}[kind]
     names = ", ".join(f"{view.nickname}{' (disabled)' if view.disabled else ''}" for view in existing)
-    return DuplicateRecipient(field, f"{FIELD_LABELS[field]}: this {what} is already a recipient ({names}). "
-                                     "Add it again only if you mean to.", existing)
+    return DuplicateRecipient(field, f"{FIELD_LABELS[field]}: this {what} is already a recipient ({names}); "
+                                     "add it again only if you mean to.", existing)
 
 
 def _reserve(
