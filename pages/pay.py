@@ -108,9 +108,9 @@ try:
 except Exception:  # shown plainly, logged in full
     fail("The recipients cannot be read right now.")
 
-if st.session_state.pop("pay_clear", False):
-    for key in FIELDS:
-        st.session_state.pop(key, None)
+if st.session_state.pop("pay_clear", False):  # after a payment: an empty form (set, not dropped: the browser
+    for key in FIELDS:                            # would send back what it still shows)
+        st.session_state[key] = None if key == "pay_recipient" else ""
 by_id = {recipient.id: recipient for recipient in recipients}
 if not recipients:
     st.info("There is no one to pay yet: add a recipient on the Recipients page first.")

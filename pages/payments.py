@@ -93,24 +93,27 @@ def history(recipient_id: int | None, states: list[OutboxState], since: datetime
     now = datetime.now(UTC)
     statuses = [payout_status(row.state, row.k2_status, row.reason, now - row.created_at)
                 for row in payments.itertuples(index=False)]
-    shown = pd.DataFrame({
+    shown = pd.DataFrame({  # what a clerk looks for first, left: who, how much, how it went, the M-Pesa ref
         "entered": nairobi_time(payments["created_at"]),
         "recipient": payments["recipient_nickname"].fillna(""),
-        "to": [destination(kind, details) for kind, details in zip(payments["recipient_type"],
-                                                                    payments["recipient_details"], strict=True)],
         "amount": [kes_exact(amount) for amount in payments["amount"]],
         "status": [status.label for status in statuses],
-        "why": [status.detail if status.tone != "success" else "" for status in statuses],
         "reference": payments["transaction_reference"].fillna(""),
+        "why": [status.detail if status.tone != "success" else "" for status in statuses],
         "description": payments["description"],
         "ours": payments["reference"].fillna(""),
         "by": payments["created_by"].fillna("") + payments["approved_by"].map(
             lambda name: f", approved by {name}" if isinstance(name, str) and name else ""),
+        "to": [destination(kind, details) for kind, details in zip(payments["recipient_type"],
+                                                                    payments["recipient_details"], strict=True)],
     })
+    column = st.column_config.TextColumn
     st.dataframe(shown, hide_index=True, key="payments_table", column_config={
         "entered": st.column_config.DatetimeColumn("Entered", format="D MMM, HH:mm"),
-        "recipient": "Recipient", "to": "Paid to", "amount": "Amount", "status": "Status", "why": "What it means",
-        "reference": "M-Pesa or bank ref", "description": "For", "ours": "Your reference", "by": "Entered by",
+        "recipient": column("Recipient"), "amount": column("Amount"), "status": column("Status"),
+        "reference": column("M-Pesa / bank ref"), "why": column("What it means", width="large"),
+        "description": column("For"), "ours": column("Your reference"), "by": column("Entered by"),
+        "to": column("Paid to"),
     })
 
 
@@ -124,7 +127,7 @@ st.header("Payments")
 if can(me.role, Permission.APPROVE):
     approvals()
 
-st.subheader("All payments")
+st.subheader("History")
 today = datetime.now(BUSINESS_TIMEZONE).date()
 try:
     recipients = list_recipients(database(), include_disabled=True)
