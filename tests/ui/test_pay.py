@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +20,14 @@ from streamlit.testing.v1 import AppTest
 from k2sim import RunningSim, SimConfig, start_in_thread
 from merchant.access import CONSOLE, AuditAction, Role, audit_log
 from merchant.config import Settings
+from merchant.outbound import OutboxState
 from merchant.payouts.payments import payment_history
 from merchant.payouts.recipients import RecipientView, add_recipient
 from merchant.preferences import load_preferences, set_approval_threshold
 from merchant.runtime import Runtime, current
 from merchant.webhooks import create_app
 from tests.servers import free_port
+from ui.words import kes_in_words, payout_status
 
 from .conftest import ROOT, a_user, add, app, sign_in
 
@@ -305,3 +309,36 @@ def test_a_page_run_without_sign_in_shows_nothing(k2: K2) -> None:
     page.run()
     assert page.info[0].value == "Sign in to see this page." and not page.text_input
 
+
+
+class TestWords:
+    @pytest.mark.parametrize(("amount", "words"), [
+        ("1", "KES 1 (one shilling)"),
+        ("12500", "KES 12,500 (twelve thousand five hundred shillings)"),
+        ("1050", "KES 1,050 (one thousand and fifty shillings)"),
+        ("250000", "KES 250,000 (two hundred and fifty thousand shillings)"),
+        ("1250.50", "KES 1,250.50 (one thousand two hundred and fifty shillings and fifty cents)"),
+        ("2000000.01", "KES 2,000,000.01 (two million shillings and one cent)"),
+    ])
+    def test_amounts_in_figures_and_words(self, amount: str, words: str) -> None:
+        assert kes_in_words(Decimal(amount)) == words
+
+    @pytest.mark.parametrize(("state", "k2_status", "reason", "age", "label", "says"), [
+        (OutboxState.ACCEPTED, "Scheduled", None, 5, "Scheduled", "K2 has the payment and is sending it."),
+        (OutboxState.ACCEPTED, "Scheduled", None, 600, "Scheduled", "we are asking it"),
+        (OutboxState.SUCCEEDED, "Processed", None, 5, "Processed", "Paid."),
+        (OutboxState.FAILED, "Failed", "Insufficient funds in the merchant account.", 5, "Failed",
+         "Not enough money in your K2 account"),
+        (OutboxState.FAILED, "Failed", "Something new", 5, "Failed", "K2 says: Something new. Nothing was paid."),
+        (OutboxState.UNKNOWN, None, "K2 answered with an error (500).", 5, "Outcome unknown", "Do not pay again"),
+        (OutboxState.UNKNOWN, None, None, 200_000, "Outcome unknown", "Check your K2 dashboard, or ask the recipient"),
+        (OutboxState.REJECTED, None, "destination_reference: no pay recipient with reference x", 5, "Refused by K2",
+         "K2 does not know this recipient"),
+        (OutboxState.REJECTED, None, "description: is required", 5, "Refused by K2",
+         "K2 refused the description (description: is required); nothing was sent."),
+        (OutboxState.NOT_SENT, None, None, 5, "Not sent", "nothing was sent. Pay again once K2 is back."),
+    ])
+    def test_payout_states_read_plainly_with_what_to_do(self, state: OutboxState, k2_status: str | None,
+                                                        reason: str | None, age: int, label: str, says: str) -> None:
+        status = payout_status(state, k2_status, reason, timedelta(seconds=age))
+        assert status.label == label and says in status.detail
