@@ -150,7 +150,8 @@ with st.expander("Add a recipient", expanded=True):
 
 if pending := st.session_state.get("recipients_pending"):
     kind_, nickname_, details_, existing = pending
-    names = ", ".join(f"**{v.nickname}** (added by {v.created_by}{', disabled' if v.disabled else ''})" for v in existing)
+    names = ", ".join(f"**{v.nickname}** (added by {v.created_by}{', disabled' if v.disabled else ''})"
+                      for v in existing)
     st.warning(f"{SAME[kind_]} is already a recipient: {names}. Add another recipient for it anyway?")
     keep, again = st.columns(2)
     if keep.button("Do not add it", type="primary", key="recipients_dup_cancel"):

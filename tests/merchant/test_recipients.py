@@ -127,7 +127,7 @@ class TestAddRecipient:
         assert get_recipient(runtime.engine, view.id) == view  # type: ignore[arg-type]
         assert view.details == sent["body"]["pay_recipient"]  # the K2 fields, as sent
         [change] = changes(runtime)
-        assert change["actor"] == "achieng" and change["source"] == "10.0.0.7" and change["target"] == f"recipient {view.id}"
+        assert (change["actor"], change["source"], change["target"]) == ("achieng", "10.0.0.7", f"recipient {view.id}")
         assert change["detail"]["change"] == "added" and change["detail"]["confirmed"] is True
 
     def test_fields_are_sent_in_k2s_form_and_the_destination_key_is_normalised(self, runtime: Runtime) -> None:
@@ -157,7 +157,8 @@ class TestAddRecipient:
 
 class TestDuplicates:
     @pytest.mark.parametrize(("kind", "again", "field"), [
-        (RecipientType.MOBILE_WALLET, {**WALLET, "first_name": "J.", "phone_number": "+254 712 345678"}, "phone_number"),
+        (RecipientType.MOBILE_WALLET, {**WALLET, "first_name": "J.", "phone_number": "+254 712 345678"},
+         "phone_number"),
         (RecipientType.BANK_ACCOUNT, {**BANK, "account_number": "01002000300", "bank_branch_ref": BRANCH},
          "account_number"),
         (RecipientType.TILL, {**TILL, "till_name": "Other name"}, "till_number"),
@@ -352,8 +353,8 @@ class TestRoles:
         who = person(role)
         with pytest.raises(NotAllowed, match="ask someone who is owner or finance"):
             add_recipient(runtime, who, type="paybill", nickname="", details=PAYBILL)
-        for act in (lambda: rename_recipient(engine, who, view.id, "x"), lambda: disable_recipient(engine, who, view.id),
-                    lambda: check_recipient(runtime, who, view.id)):
+        for act in (lambda: rename_recipient(engine, who, view.id, "x"),
+                    lambda: disable_recipient(engine, who, view.id), lambda: check_recipient(runtime, who, view.id)):
             with pytest.raises(NotAllowed):
                 act()
         assert len(posts(sim)) == 1 and get_recipient(engine, view.id) == view
@@ -390,7 +391,8 @@ class TestBankBranches:
             remove_branch(engine, CONSOLE, made.id)
         entries = audit_log(engine, actions=[AuditAction.SETTINGS_CHANGED]).to_dict("records")
         assert [json.loads(entry["detail"]) for entry in reversed(entries)] == [
-            {"added": "KCB, Kenyatta Avenue", "reference": second}, {"added": "Equity Bank, Moi Avenue", "reference": BRANCH},
+            {"added": "KCB, Kenyatta Avenue", "reference": second},
+            {"added": "Equity Bank, Moi Avenue", "reference": BRANCH},
             {"removed": "Equity Bank, Moi Avenue", "reference": BRANCH}]
 
     @pytest.mark.parametrize("role", [Role.FINANCE, Role.CASHIER, Role.VIEWER])
