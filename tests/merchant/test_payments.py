@@ -359,6 +359,22 @@ class TestOneSubmission:
         assert len(audited(runtime, AuditAction.MONEY_REQUESTED)) == 1
 
 
+    def test_restarts_before_and_after_sending_leave_one_payment(self, sim: RunningSim, runtime_for) -> None:
+        first = runtime_for(sim)
+        to = recipient(first)
+        first.outbox.stop()  # the server goes down right after the click was written, before it was sent
+        ref = paid(first, to, "640")
+        first.stop()
+        assert not requests(sim, V1_PATH)
+        second = runtime_for(sim)  # the next start sends it
+        assert settled(second, ref).state is OutboxState.SUCCEEDED
+        paid(second, to, "640", ref=ref)  # the same click arriving again after the restart
+        second.stop()
+        third = runtime_for(sim)
+        time.sleep(0.5)
+        assert get_payment(third.engine, ref).state is OutboxState.SUCCEEDED
+        assert len(requests(sim, V1_PATH)) == 1 and len(payment_history(third.engine)) == 1
+
 class TestApproval:
     def test_above_the_threshold_it_waits_the_maker_cannot_approve_a_second_person_can(
         self, sim: RunningSim, runtime_for
