@@ -442,8 +442,8 @@ class TestV2:
         [sent] = requests(sim, V2_PATH, ref)
         [destination] = sent["body"]["destinations"]
         assert destination | {"amount": str(destination["amount"])} == {
-            "type": "mobile_wallet", "phone_number": "+254712345678", "network": "Safaricom", "nickname": "Jane Wanjiru",
-            "amount": "2500", "description": "Stock, invoice 114"}
+            "type": "mobile_wallet", "phone_number": "+254712345678", "network": "Safaricom",
+            "nickname": "Jane Wanjiru", "amount": "2500", "description": "Stock, invoice 114"}
         assert not requests(sim, V1_PATH)
         assert rows(engine, "SELECT count(*) AS n FROM send_money WHERE request_ref = :r", r=ref)[0].n == 1
 
