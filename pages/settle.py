@@ -48,15 +48,18 @@ def transfer_status(transfer: Transfer, age: timedelta) -> Status:
     """Where a transfer stands, as a finance clerk reads it."""
     to = transfer.account.nickname if transfer.account else "your default settlement account"
     if transfer.completed:
-        moved = f"{kes_exact(transfer.moved)} reached {to}." if transfer.moved is not None else f"It reached {to}."
+        moved = f"{kes_exact(transfer.moved)} moved to {to}. " if transfer.amount is None and transfer.moved else ""
         if transfer.references:
             kind = "M-Pesa" if transfer.account is None or transfer.account.kind is AccountKind.WALLET else "Bank"
-            return Status("Completed", f"{moved} {kind} ref {', '.join(transfer.references)}.", "success")
-        return Status("Completed", f"{moved} K2 gives no bank reference: look for it on your bank statement.",
+            return Status("Completed", f"{moved}{kind} ref {', '.join(transfer.references)}.", "success")
+        return Status("Completed", f"{moved}K2 gives no bank reference: look for it on your bank statement.",
                       "success")
     reason = (transfer.reason or "").rstrip(".")
     if transfer.state is OutboxState.FAILED:
-        return Status("Failed", f"{reason or 'K2 did not move the money'}. Nothing left your K2 balance.", "error")
+        if "insufficient" in reason.lower():
+            return Status("Failed", f"K2 says: {reason}. Your K2 account holds less than this, so nothing moved. "
+                          "Transfer less, or choose everything available.", "error")
+        return Status("Failed", f"K2 says: {reason or 'the transfer failed'}. Nothing moved.", "error")
     if transfer.state is OutboxState.REJECTED:
         if reason.startswith(("destination_reference", "destinations")):
             return Status("Refused by K2", f"K2 does not know this account (K2 said: {reason}). Nothing moved; "
@@ -100,7 +103,8 @@ if "settle_token" not in st.session_state:
     st.session_state.settle_token = uuid.uuid4().hex
 if st.session_state.pop("settle_clear", False):
     st.session_state.settle_amount = ""
-if st.session_state.pop("settle_add_clear", False):
+just_added = st.session_state.pop("settle_add_clear", False)  # an add finished in the run before this one
+if just_added:
     for key in ("nickname", "account_name", "account_number", "branch_ref", "first", "last", "phone"):
         st.session_state[f"settle_add_{key}"] = ""
 
@@ -109,10 +113,22 @@ transfer_tab, history_tab, accounts_tab = st.tabs(["Transfer", "History", "Settl
 with transfer_tab:
     form_side, count_side = st.columns([3, 2], gap="large")
     with count_side:
-        st.metric("Received since the last settlement", kes_exact(since.total), border=True)
-        when = nairobi_clock(since.since) if since.since else "records began here"
-        st.caption(f"{since.count:,} payments since {when}. **Our own count** of the payments K2 told us of, "
-                   "**not K2's balance**: K2's fees and anything it did not tell us of are not in it.")
+
+        @st.fragment(run_every="2s")
+        def received() -> None:
+            """Money in since the last settlement, kept in step as payments and settlements arrive."""
+            try:
+                now = received_since_last_settlement(database())
+            except Exception:  # shown plainly, logged in full
+                fail("The payments received cannot be read right now.")
+            st.metric("Received since the last settlement", kes_exact(now.total), border=True)
+            when = f"since the last settlement ({nairobi_clock(now.since)})" if now.since else \
+                "recorded here so far (no settlement yet)"
+            st.caption(f"{now.count:,} payment{'' if now.count == 1 else 's'} {when}. **Our own count** of the "
+                       "payments K2 told us of, **not K2's balance**: K2's fees and anything it did not tell us of "
+                       "are not in it.")
+
+        received()
     with form_side:
         what = st.radio("What to transfer", [ONE_ACCOUNT, EVERYTHING], key="settle_what", horizontal=True)
         with st.form("settle_form"):
@@ -217,9 +233,9 @@ with history_tab:
                 "amount": [kes_exact(t.amount) if t.amount is not None else
                            (f"Everything ({kes_exact(t.moved)})" if t.moved is not None else "Everything") for t in done],
                 "status": [status.label for status in statuses],
-                "detail": [status.detail for status in statuses],
                 "reference": [", ".join(t.references) for t in done],
                 "by": [t.requested_by or "" for t in done],
+                "detail": [status.detail for status in statuses],
             })
             st.dataframe(table, hide_index=True, key="settle_history", column_config={
                 "requested_at": st.column_config.DatetimeColumn("Requested", format="D MMM, HH:mm:ss"),
@@ -248,14 +264,18 @@ with accounts_tab:
         st.dataframe(pd.DataFrame({
             "nickname": [a.nickname for a in known],
             "type": ["Bank account" if a.kind is AccountKind.BANK else "M-Pesa wallet" for a in known],
-            "details": [described(a).removeprefix(f"{a.nickname} (").removesuffix(")") for a in known],
+            "details": [" · ".join(part for part in (
+                a.details.get("account_number"), a.details.get("account_name"), a.details.get("settlement_method"),
+            ) if part) if a.kind is AccountKind.BANK else
+                f"{phone(a.details.get('phone_number'))} · {a.details.get('first_name')} {a.details.get('last_name')}"
+                for a in known],
             "status": [a.k2_status or ("Not confirmed by K2" if a.location is None else "Waiting for K2")
                        for a in known],
-            "reference": [a.reference or "" for a in known],
             "added": [f"{nairobi_clock(a.created_at)} by {a.created_by}" for a in known],
+            "reference": [a.reference or "" for a in known],
         }), hide_index=True, key="settle_accounts", column_config={
             "nickname": "Nickname", "type": "Type", "details": "Account", "status": "K2 status",
-            "reference": "K2 reference", "added": "Added",
+            "added": "Added", "reference": "K2 reference",
         })
     else:
         st.caption("No settlement accounts yet. Add your bank account or M-Pesa wallet below.")
@@ -280,9 +300,12 @@ with accounts_tab:
             branches = dict(bank_branches(engine))
             name = st.text_input("Account name, as the bank has it", key="settle_add_account_name")
             number = st.text_input("Account number", key="settle_add_account_number")
-            branch = st.selectbox("Bank branch", list(branches), index=None, key="settle_add_branch",
-                                  placeholder="Choose a branch named on Settings" if branches else "No branches named")
-            typed = st.text_input("…or K2's branch reference (from K2's dashboard)", key="settle_add_branch_ref")
+            branch = None
+            if branches:
+                branch = st.selectbox("Bank branch", list(branches), index=None, key="settle_add_branch",
+                                      placeholder="Choose a branch")
+            typed = st.text_input("…or K2's reference for another branch (from K2's dashboard)" if branches else
+                                  "Bank branch: K2's reference for it (from K2's dashboard)", key="settle_add_branch_ref")
             method = st.selectbox("Settlement method", ["EFT", "RTS"], key="settle_add_method",
                                   format_func={"EFT": "EFT (standard bank transfer)",
                                                "RTS": "RTS (real-time gross settlement)"}.get)
@@ -291,7 +314,10 @@ with accounts_tab:
             last = st.text_input("Last name", key="settle_add_last")
             mpesa = st.text_input("M-Pesa phone number", placeholder="e.g. 0712 345 678", key="settle_add_phone")
         add = st.form_submit_button(f"Add {kind.lower()}", type="primary", key="settle_add")
-    if add:
+    if add and just_added:
+        pass  # the second click of a double click: its fields were just cleared; the first click added it
+    elif add:
+        st.session_state.pop("settle_added", None)
         try:
             if kind == "Bank account":
                 added = add_bank_account(runtime(), me, account_name=name, account_number=number,
@@ -306,13 +332,15 @@ with accounts_tab:
             fail("The account could not be added.")
         else:
             account = added.account
-            if not added.created:
-                st.session_state.settle_added = f"{account.nickname} is already on your list."
+            again = account.created_by == me.username and datetime.now(UTC) - account.created_at < timedelta(seconds=30)
+            if not added.created and not again:  # not this person's click of a moment ago, arriving twice
+                st.session_state.settle_added = ("info", f"{account.nickname} is already on your list.")
             elif account.ready:
-                st.session_state.settle_added = f"Added {described(account)}. K2 says: {account.k2_status}."
+                st.session_state.settle_added = ("success", f"Added {described(account)}. K2 says: {account.k2_status}.")
             else:
-                st.session_state.settle_added = f"Added {account.nickname}, but K2 has not confirmed it yet."
+                st.session_state.settle_added = ("warning", f"Added {account.nickname}, but K2 has not confirmed it yet.")
             st.session_state.settle_add_clear = True
             st.rerun()
     if "settle_added" in st.session_state:
-        st.success(st.session_state.pop("settle_added"))
+        tone, line = st.session_state.settle_added
+        show(Status("", "", tone), line)
