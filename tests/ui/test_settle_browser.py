@@ -159,6 +159,16 @@ def test_add_a_bank_account_transfer_to_it_and_read_a_failure(browser: Browser, 
     notices = page.get_by_test_id("stDataFrame").filter(has_text="Requested here")
     expect(grid_cell(notices, "Requested here")).to_have_text("Yes", timeout=30_000)
     shoot(page, setup, "settle_history.png")
+
+    page.get_by_role("tab", name="Transfer").click()
+    page.get_by_text("Everything available, to your default settlement account").click()
+    page.get_by_role("button", name="Review the transfer").click()
+    box = page.locator(".st-key-settle_confirm_box")
+    expect(box).to_contain_text("Transfer everything available in your K2 account to your default settlement "
+                                "account at K2?", timeout=30_000)
+    shoot(page, setup, "settle_confirm_everything.png")
+    box.get_by_role("button", name="Change it").click()
+    expect(box).to_have_count(0, timeout=30_000)
     assert len(transfers_at_k2(setup.sim)) == 2
 
 
