@@ -12,34 +12,14 @@ from merchant.access.audit import export_audit
 from merchant.money_in import BUSINESS_TIMEZONE, day_range
 from ui import database, fail, nairobi_time
 from ui.signin import current_user, source_address
+from ui.words import AUDIT_ACTIONS
 
 SHOWN = 1_000  # newest entries on the page; the export has them all
-WORDS = {
-    AuditAction.SIGNED_IN: "Signed in",
-    AuditAction.SIGN_IN_FAILED: "Wrong password",
-    AuditAction.SIGN_IN_REFUSED: "Sign-in refused (locked out or disabled)",
-    AuditAction.SIGNED_OUT: "Signed out",
-    AuditAction.SIGNED_OUT_EVERYWHERE: "Signed out everywhere",
-    AuditAction.SESSION_EXPIRED: "Signed out for being idle",
-    AuditAction.OWNER_CREATED: "Created the owner account",
-    AuditAction.USER_ADDED: "Added a user",
-    AuditAction.ROLE_CHANGED: "Changed a role",
-    AuditAction.USER_DISABLED: "Disabled a user",
-    AuditAction.USER_ENABLED: "Enabled a user",
-    AuditAction.PASSWORD_RESET: "Reset a password",
-    AuditAction.SETTINGS_CHANGED: "Changed the settings",
-    AuditAction.CONNECTION_TESTED: "Tested the K2 connection",
-    AuditAction.WEBHOOKS_SUBSCRIBED: "Subscribed to K2 webhooks",
-    AuditAction.MONEY_REQUESTED: "Asked for money",
-    AuditAction.APPROVED: "Approved",
-    AuditAction.EXPORTED: "Exported",
-    AuditAction.REPROCESSED: "Reprocessed deliveries",
-}
 
 
 def said(action: str) -> str:
     """An action in words (one added later and not named above still reads as words, not a code)."""
-    return next((words for known, words in WORDS.items() if known.value == action),
+    return next((words for known, words in AUDIT_ACTIONS.items() if known.value == action),
                 action.replace("_", " ").capitalize())
 
 
@@ -74,7 +54,7 @@ try:
 except Exception:  # shown plainly, logged in full
     fail("The audit trail cannot be read right now.")
 who = person.selectbox("Who", people, index=None, placeholder="Everyone", key="audit_who")
-actions = what.multiselect("What", list(WORDS), format_func=WORDS.__getitem__, placeholder="Everything",
+actions = what.multiselect("What", list(AUDIT_ACTIONS), format_func=AUDIT_ACTIONS.__getitem__, placeholder="Everything",
                            key="audit_what")
 since, until = day_range(first, last)
 try:

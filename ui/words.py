@@ -7,9 +7,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from merchant.access import AuditAction
 from merchant.outbound import OutboxState
 
 __all__ = [
+    "AUDIT_ACTIONS",
     "Status",
     "destination",
     "event_kind",
@@ -262,3 +264,30 @@ def payout_status(state: OutboxState, k2_status: str | None, reason: str | None,
                           "minute.", "error")
         return Status("Refused by K2", _refusal(reason), "error")
     return Status("Not sent", "K2 could not be reached; nothing was sent. Pay again once K2 is back.", "error")
+
+
+# What each audit entry records, as the owner reads it on the audit trail.
+AUDIT_ACTIONS: dict[AuditAction, str] = {
+    AuditAction.SIGNED_IN: "Signed in",
+    AuditAction.SIGN_IN_FAILED: "Wrong password",
+    AuditAction.SIGN_IN_REFUSED: "Sign-in refused (locked out or disabled)",
+    AuditAction.SIGNED_OUT: "Signed out",
+    AuditAction.SIGNED_OUT_EVERYWHERE: "Signed out everywhere",
+    AuditAction.SESSION_EXPIRED: "Signed out for being idle",
+    AuditAction.OWNER_CREATED: "Created the owner account",
+    AuditAction.USER_ADDED: "Added a user",
+    AuditAction.ROLE_CHANGED: "Changed a role",
+    AuditAction.USER_DISABLED: "Disabled a user",
+    AuditAction.USER_ENABLED: "Enabled a user",
+    AuditAction.PASSWORD_RESET: "Reset a password",
+    AuditAction.SETTINGS_CHANGED: "Changed the settings",
+    AuditAction.CONNECTION_TESTED: "Tested the K2 connection",
+    AuditAction.WEBHOOKS_SUBSCRIBED: "Subscribed to K2 webhooks",
+    AuditAction.MONEY_REQUESTED: "Asked for money",
+    AuditAction.APPROVED: "Approved a payment",
+    AuditAction.DECLINED: "Declined a payment",
+    AuditAction.EXPORTED: "Exported",
+    AuditAction.REPROCESSED: "Reprocessed deliveries",
+    AuditAction.RECIPIENT_CHANGED: "Changed a payout recipient",
+    AuditAction.SETTLEMENT_ACCOUNT_ADDED: "Added a settlement account",
+}

@@ -45,6 +45,7 @@ class AuditAction(StrEnum):
     MONEY_REQUESTED = "money_requested"
     SETTLEMENT_ACCOUNT_ADDED = "settlement_account_added"
     APPROVED = "approved"
+    DECLINED = "declined"
     EXPORTED = "exported"
     REPROCESSED = "reprocessed"
     RECIPIENT_CHANGED = "recipient_changed"  # a payout recipient added, confirmed, renamed or disabled

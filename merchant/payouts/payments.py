@@ -327,9 +327,9 @@ def decline_payment(
         said = f"Declined by {actor.name or actor.username}" + (f": {why}" if why else ".")
         if not decline(connection, request_ref, actor.username, said):
             raise _already_decided(connection, request_ref)
-        record(connection, AuditAction.APPROVED, actor=actor.username, target=request_ref,
-               detail={"decision": "declined", "amount": str(waiting.amount), "entered_by": waiting.created_by,
-                       "reason": why}, source=source)
+        record(connection, AuditAction.DECLINED, actor=actor.username, target=request_ref,
+               detail={"amount": str(waiting.amount), "entered_by": waiting.created_by, "reason": why},
+               source=source)
     return _fetched(engine, request_ref)
 
 

@@ -417,8 +417,8 @@ class TestApproval:
             approve_payment(runtime, CONSOLE, ref)
         time.sleep(0.5)
         assert get_payment(runtime.engine, ref).state is OutboxState.DECLINED and not requests(sim, V1_PATH)
-        [entry] = audited(runtime, AuditAction.APPROVED)
-        assert json.loads(entry["detail"])["decision"] == "declined"
+        [entry] = audited(runtime, AuditAction.DECLINED)
+        assert json.loads(entry["detail"])["reason"] == "Not this month"
 
     def test_the_maker_may_take_back_their_own(self, sim: RunningSim, runtime_for) -> None:
         runtime = runtime_for(sim)

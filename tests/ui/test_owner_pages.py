@@ -20,6 +20,7 @@ from k2sim import RunningSim
 from merchant.access import CONSOLE, AuditAction, NotAllowed, Role, SignInRefused, audit_log, get_user
 from merchant.access import sign_in as check_sign_in
 from merchant.access.audit import AUDIT, export_audit
+from ui.words import AUDIT_ACTIONS
 from merchant.db import open_database
 from merchant.db.tables import WebhookRejection
 from merchant.inbox.store import record_deliveries
@@ -402,3 +403,9 @@ def test_settings_on_postgresql_show_its_size_and_never_its_password(postgres_wi
     assert database["Kind"] == "PostgreSQL" and database["Password (in DATABASE_URL)"] == "set"
     assert database["Size"].endswith(" MB")
     assert postgres_with_password not in everything(page)
+
+
+
+def test_every_audit_action_has_words() -> None:
+    """A new action must be said in words on the audit page, and offered in its filter."""
+    assert set(AUDIT_ACTIONS) == set(AuditAction)
