@@ -33,6 +33,7 @@ _MESSAGES: dict[tuple[Outcome, Flow], str] = {
     (Outcome.TIMEOUT, "stk"): "The subscriber did not respond to the payment request.",
     (Outcome.TIMEOUT, "payout"): "The transfer timed out.",
     (Outcome.INVALID_INITIATOR, "stk"): "The initiator information is invalid.",
+    (Outcome.INVALID_INITIATOR, "payout"): "The initiator information is invalid.",  # M-Pesa B2C result 2001
     (Outcome.RECIPIENT_REJECTED, "payout"): "The recipient could not receive the funds.",
     (Outcome.LIMIT_EXCEEDED, "stk"): "The amount exceeds the M-PESA transaction limit.",
     (Outcome.LIMIT_EXCEEDED, "payout"): "The amount exceeds the M-PESA transaction limit.",

@@ -218,6 +218,7 @@ class TestPaying:
 
 class TestOutcomes:
     @pytest.mark.parametrize(("suffix", "says"), [("002", "Insufficient funds"),
+                                                  ("004", "initiator information is invalid"),
                                                   ("005", "could not receive the funds")])
     def test_forced_failures_carry_k2s_reason(self, sim: RunningSim, runtime_for, suffix: str, says: str) -> None:
         runtime = runtime_for(sim)
