@@ -16,6 +16,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
+from k2sim import RunningSim
+
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 60.0
 CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own download is never used
@@ -23,6 +25,20 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
+
+
+def k2sim_env(sim: RunningSim, *, port: int, database_url: str) -> dict[str, str]:
+    """The app's environment against an emulator in the test process: real-K2 mode, results posted back to the
+    app's own webhook route on `port`."""
+    return {
+        "K2_BASE_URL": sim.base_url,
+        "K2_CLIENT_ID": sim.client_id,
+        "K2_CLIENT_SECRET": sim.client_secret,
+        "K2_API_KEY": sim.api_key,
+        "K2_TILL_NUMBER": sim.config.till_number,
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "DATABASE_URL": database_url,
+    }
 
 
 def free_port() -> int:

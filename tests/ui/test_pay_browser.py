@@ -19,7 +19,7 @@ from merchant.access import CONSOLE, Role
 from merchant.config import Settings
 from merchant.payouts.recipients import add_recipient
 from merchant.runtime import Runtime
-from tests.servers import chromium, free_port, grid_cell, open_from_menu, running_app, screenshot, sign_in
+from tests.servers import chromium, free_port, grid_cell, k2sim_env, open_from_menu, running_app, screenshot, sign_in
 from tests.ui.conftest import PASSWORD, add
 
 SHOTS = Path("/tmp/k2-shots")
@@ -53,15 +53,7 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
         add(database_url, username, role)
     with start_in_thread(SimConfig(host="127.0.0.1", port=0, callback_delay_s=0.0)) as sim:
         port = free_port()
-        env = {
-            "K2_BASE_URL": sim.base_url,
-            "K2_CLIENT_ID": sim.client_id,
-            "K2_CLIENT_SECRET": sim.client_secret,
-            "K2_API_KEY": sim.api_key,
-            "K2_TILL_NUMBER": sim.config.till_number,
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-            "DATABASE_URL": database_url,
-        }
+        env = k2sim_env(sim, port=port, database_url=database_url)
         console = Runtime(Settings(k2_base_url=sim.base_url, k2_client_id=sim.client_id,
                                    k2_client_secret=sim.client_secret, k2_api_key=sim.api_key,
                                    database_url=database_url)).start()

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from k2 import K2Client
 from k2sim import RunningSim, SimConfig, start_in_thread
 from merchant.access import Role
-from tests.servers import chromium, free_port, grid_cell, open_from_menu, running_app, screenshot, sign_in
+from tests.servers import chromium, free_port, grid_cell, k2sim_env, open_from_menu, running_app, screenshot, sign_in
 from tests.ui.conftest import PASSWORD, add
 from ui.signin import COOKIE
 
@@ -50,15 +50,7 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
     add(database_url, "achieng", Role.CASHIER)
     with start_in_thread(SimConfig(host="127.0.0.1", port=0, callback_delay_s=0.0)) as sim:
         port = free_port()
-        env = {
-            "K2_BASE_URL": sim.base_url,
-            "K2_CLIENT_ID": sim.client_id,
-            "K2_CLIENT_SECRET": sim.client_secret,
-            "K2_API_KEY": sim.api_key,
-            "K2_TILL_NUMBER": sim.config.till_number,
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-            "DATABASE_URL": database_url,
-        }
+        env = k2sim_env(sim, port=port, database_url=database_url)
         with running_app(env, tmp_path / "app.log", port=port) as base:
             with K2Client(sim.base_url, sim.client_id, sim.client_secret) as client:
                 webhooks = f"{base}/api/k2/webhooks"
