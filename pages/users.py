@@ -67,7 +67,8 @@ def table(users: list[User]) -> pd.DataFrame:
         "last_in": pd.to_datetime([user.last_login_at for user in users], utc=True),
         "email": [user.email or "" for user in users],
     })
-    frame["last_in"] = nairobi_time(frame["last_in"])
+    frame["last_in"] = [f"{moment:%-d %b %Y, %H:%M}" if not pd.isna(moment) else "Never"
+                        for moment in nairobi_time(frame["last_in"])]
     return frame
 
 
@@ -90,7 +91,7 @@ except Exception:  # shown plainly, logged in full
 
 st.dataframe(table(users), hide_index=True, key="users_table", column_config={
     "name": "Name", "username": "Username", "role": "Role", "status": "Status", "email": "Email",
-    "last_in": st.column_config.DatetimeColumn("Last signed in", format="D MMM YYYY, HH:mm"),
+    "last_in": "Last signed in (Nairobi)",
 })
 
 st.subheader("Add someone")

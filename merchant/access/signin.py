@@ -92,20 +92,30 @@ def create_owner(
     engine: Engine, *, setup_code: str, username: str, name: str, password: str, email: str | None = None,
     source: str | None = None,
 ) -> User:
-    """The first owner, for whoever holds the server's setup code; refused once any user exists."""
-    with engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("LOCK TABLE users IN EXCLUSIVE MODE"))
-        if connection.execute(select(func.count()).select_from(USERS)).scalar_one():
-            raise InputError("setup_code", "The owner account exists already: sign in instead.")
-        stored = connection.execute(select(_SECRETS.c.value).where(_SECRETS.c.name == _SETUP_CODE)).scalar()
-        if not stored or not hmac.compare_digest("".join(setup_code.split()).encode(), stored.encode()):
+    """The first owner, for whoever holds the server's setup code; refused once any user exists. A wrong code is
+    audited (and counts towards the address's lock-out) though nothing else is written."""
+    try:
+        with engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("LOCK TABLE users IN EXCLUSIVE MODE"))
+            if connection.execute(select(func.count()).select_from(USERS)).scalar_one():
+                raise InputError("setup_code", "The owner account exists already: sign in instead.")
+            stored = connection.execute(select(_SECRETS.c.value).where(_SECRETS.c.name == _SETUP_CODE)).scalar()
+            if not stored or not hmac.compare_digest("".join(setup_code.split()).encode(), stored.encode()):
+                raise _WrongSetupCode
+            user = insert_user(connection, username=username, name=name, role=Role.OWNER, password=password,
+                               email=email)
+            connection.execute(delete(_SECRETS).where(_SECRETS.c.name == _SETUP_CODE))
+            record(connection, AuditAction.OWNER_CREATED, actor=user.username, target=user.username, source=source)
+    except _WrongSetupCode:
+        with engine.begin() as connection:
             record(connection, AuditAction.SIGN_IN_FAILED, actor=None, target="setup code", source=source)
-            raise InputError("setup_code", "Setup code: that is not the code the server printed when it started.")
-        user = insert_user(connection, username=username, name=name, role=Role.OWNER, password=password, email=email)
-        connection.execute(delete(_SECRETS).where(_SECRETS.c.name == _SETUP_CODE))
-        record(connection, AuditAction.OWNER_CREATED, actor=user.username, target=user.username, source=source)
+        raise InputError("setup_code", "Setup code: that is not the code the server printed when it started.") from None
     return user
+
+
+class _WrongSetupCode(Exception):
+    """Raised inside `create_owner`'s transaction so it rolls back before the attempt is audited on its own."""
 
 
 def _locked_until(connection: Connection, *, username: str, source: str | None, now: datetime) -> datetime | None:

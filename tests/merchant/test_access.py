@@ -125,7 +125,8 @@ class TestSignIn:
         code = new_setup_code(db)
         assert code is not None
         with pytest.raises(InputError, match="Setup code"):
-            create_owner(db, setup_code="0000-0000-0000", username="x", name="X", password=PASSWORD)
+            create_owner(db, setup_code="0000-0000-0000", username="x", name="X", password=PASSWORD, source="10.9.9.9")
+        assert (audit_log(db).iloc[0]["action"], audit_log(db).iloc[0]["source"]) == ("sign_in_failed", "10.9.9.9")
         assert new_setup_code(db) == code  # every worker process prints the same code until it is used
         owner = create_owner(db, setup_code=code, username="wanjiku", name="Wanjiku", password=PASSWORD)
         assert owner.role is Role.OWNER
