@@ -431,7 +431,8 @@ class TestV1:
             thread.start()
         for thread in threads:
             thread.join(30)
-        assert len(done) == 4 and {transfer.amount for transfer in done} == {Decimal(100)}  # type: ignore[attr-defined]
+        # whichever click's run wrote first, all four are that one transfer
+        assert len(done) == 4 and len({transfer.amount for transfer in done}) == 1  # type: ignore[attr-defined]
         assert settled(runtime, ref) is OutboxState.SUCCEEDED
         assert posts(sim, V1_PATH) == 1
         assert count(engine, "audit_log", "action = 'money_requested'") == 1

@@ -40,9 +40,9 @@ def test_demo_mode_page_shows_banner_and_received_payments(
         expect(page.get_by_text("No real money moves")).to_be_visible()
         sign_in(page, OWNER, PASSWORD)
         received = page.get_by_test_id("stMetric").filter(has_text="Payments received")
-        # the emulator's history arrives as signed webhooks; a reload (signed in by its cookie) shows the count
+        # the emulator's history arrives as signed webhooks; a rerun (Streamlit's "r") shows the stored count
         for _ in range(30):
-            page.reload()
+            page.keyboard.press("r")
             value = received.get_by_test_id("stMetricValue")
             expect(value).to_be_visible(timeout=30_000)
             if int(re.sub(r"\D", "", value.inner_text()) or 0) > 0:

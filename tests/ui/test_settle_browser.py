@@ -73,9 +73,10 @@ def transfers_at_k2(sim: RunningSim) -> list[dict[str, Any]]:
     return [entry for entry in log if entry["method"] == "POST"]
 
 
-def status_line(page: Page, nickname: str) -> Locator:
-    """The line about the transfer just queued: "<label> · <amount> to <nickname>. <what it means>"."""
-    return page.get_by_test_id("stAlert").filter(has_text=f" to {nickname}.")
+def status_line(page: Page, nickname: str, amount: str) -> Locator:
+    """The line about the transfer just queued: "<label> · <amount> to <nickname>. <what it means>" (by its amount
+    too: while the page reruns, the line about the previous transfer may still be on screen beside it)."""
+    return page.get_by_test_id("stAlert").filter(has_text=f"{amount} to {nickname}.")
 
 
 def review(page: Page, nickname: str, amount: str) -> Locator:
@@ -124,7 +125,7 @@ def test_add_a_bank_account_transfer_to_it_and_read_a_failure(browser: Browser, 
     shoot(page, setup, "settle_confirm.png")
     assert not transfers_at_k2(setup.sim)  # nothing goes before the yes
     box.get_by_role("button", name="Yes, transfer KES 12,500.50").dblclick()  # one transfer
-    expect(status_line(page, "Equity main")).to_have_text(
+    expect(status_line(page, "Equity main", "KES 12,500.50")).to_have_text(
         "Completed · KES 12,500.50 to Equity main. K2 gives no bank reference: look for it on your bank statement.",
         timeout=30_000)
     expect(metric).to_contain_text("KES 0")  # a settlement since: our count starts again
@@ -138,7 +139,7 @@ def test_add_a_bank_account_transfer_to_it_and_read_a_failure(browser: Browser, 
                                                            "outcome": "INSUFFICIENT_FUNDS"}).raise_for_status()
     box = review(page, "Equity main", "80000")
     box.get_by_role("button", name="Yes, transfer KES 80,000").click()
-    expect(status_line(page, "Equity main")).to_have_text(
+    expect(status_line(page, "Equity main", "KES 80,000")).to_have_text(
         "Failed · KES 80,000 to Equity main. K2 says: Insufficient funds in the merchant account. Your K2 account "
         "holds less than this, so nothing moved. Transfer less, or choose everything available.", timeout=30_000)
     shoot(page, setup, "settle_failed.png")
