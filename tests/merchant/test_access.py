@@ -1,7 +1,7 @@
 """Roles, users and the audit trail without a browser (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
