@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from k2sim import RunningSim
+from ui.signin import COOKIE
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 60.0
@@ -131,6 +132,10 @@ def sign_in(page: Page, username: str, password: str) -> None:
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text("Signed in as")).to_be_visible(timeout=30_000)
+    for _ in range(100):  # the cookie comes from a browser component, a moment after the page says so
+        if any(cookie["name"] == COOKIE for cookie in page.context.cookies()):
+            return
+        page.wait_for_timeout(100)
 
 
 def open_from_menu(page: Page, title: str, heading: str) -> Page:
