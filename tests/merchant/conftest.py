@@ -20,6 +20,7 @@ import sqlalchemy as sa
 import uvicorn
 
 from k2.webhooks import sign
+from k2sim import RunningSim, SimConfig, start_in_thread
 from merchant.config import Settings
 from merchant.inbox.mapping import event_key, map_event
 from merchant.inbox.store import Delivered
@@ -215,3 +216,26 @@ def server_logs() -> Iterator[list[logging.LogRecord]]:
     finally:
         for logger in loggers:
             logger.removeHandler(kept)
+
+
+@pytest.fixture
+def start_sim() -> Iterator[Callable[..., RunningSim]]:
+    """Start k2sims that sign with KEY and send results at once, retried without waiting (other SimConfig options
+    pass through); each is stopped after the test."""
+    running: list[RunningSim] = []
+
+    def start(**options: object) -> RunningSim:
+        defaults: dict[str, object] = {"api_key": KEY, "callback_delay_s": 0.0, "delivery_backoff_s": 0.0}
+        sim = start_in_thread(SimConfig(**(defaults | options)))  # type: ignore[arg-type]
+        running.append(sim)
+        return sim
+
+    yield start
+    for sim in running:
+        sim.stop()
+
+
+@pytest.fixture
+def sim(start_sim: Callable[..., RunningSim]) -> RunningSim:
+    """One k2sim for the test."""
+    return start_sim()

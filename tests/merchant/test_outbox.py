@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from k2 import K2Client
-from k2sim import RunningSim, SimConfig, start_in_thread
+from k2sim import RunningSim
 from merchant.access import CONSOLE
 from merchant.config import Settings
 from merchant.db import open_database
@@ -94,25 +94,6 @@ class TestTable:
             thread.join(60)
         assert sorted(claimed) == sorted(f"r{n}" for n in range(200))
         engine.dispose()
-
-
-@pytest.fixture
-def start_sim() -> Iterator[Callable[..., RunningSim]]:
-    running: list[RunningSim] = []
-
-    def start(**options: object) -> RunningSim:
-        sim = start_in_thread(SimConfig(api_key=KEY, callback_delay_s=0.0, delivery_backoff_s=0.0, **options))
-        running.append(sim)
-        return sim
-
-    yield start
-    for sim in running:
-        sim.stop()
-
-
-@pytest.fixture
-def sim(start_sim: Callable[..., RunningSim]) -> RunningSim:
-    return start_sim()
 
 
 @pytest.fixture

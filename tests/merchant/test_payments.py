@@ -40,7 +40,7 @@ from merchant.preferences import set_approval_threshold, set_payout_api
 from merchant.runtime import Runtime
 
 from .conftest import KEY, Receiver, rows
-from .test_outbox import runtime_for, sim, start_sim  # noqa: F401 - the outbox's live fixtures, shared
+from .test_outbox import runtime_for  # noqa: F401 - the outbox's live fixture, shared
 
 V1_PATH = "/api/v1/payments"
 V2_PATH = "/api/v2/send_money"

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from k2 import K2Client
-from k2sim import RunningSim, SimConfig, start_in_thread
+from k2sim import RunningSim
 from merchant.access import CONSOLE, NotAllowed, Role, User
 from merchant.config import Settings
 from merchant.errors import InputError
@@ -49,25 +49,6 @@ def person(role: Role, username: str = "njeri") -> User:
 
 
 FINANCE = person(Role.FINANCE)
-
-
-@pytest.fixture
-def start_sim() -> Iterator[Callable[..., RunningSim]]:
-    running: list[RunningSim] = []
-
-    def start(callback_delay_s: float = 0.0) -> RunningSim:
-        running.append(start_in_thread(SimConfig(api_key=KEY, callback_delay_s=callback_delay_s,
-                                                  delivery_backoff_s=0.0)))
-        return running[-1]
-
-    yield start
-    for sim in running:
-        sim.stop()
-
-
-@pytest.fixture
-def sim(start_sim: Callable[..., RunningSim]) -> RunningSim:
-    return start_sim()
 
 
 @pytest.fixture
