@@ -10,10 +10,9 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from sqlalchemy import (
@@ -22,19 +21,17 @@ from sqlalchemy import (
     Engine,
     Integer,
     Table,
-    and_,
     case,
     cast,
     func,
     literal_column,
-    or_,
     select,
 )
 
 from ..money import from_cents
-from k2.phones import to_e164
 from ..db.tables import Transaction
 from ..spreadsheet import spreadsheet_text
+from .filters import BUSINESS_TIMEZONE, KINDS, MoneyInFilter, conditions, day_range
 
 __all__ = [
     "BUSINESS_TIMEZONE",
@@ -53,8 +50,6 @@ __all__ = [
     "top_payers",
 ]
 
-BUSINESS_TIMEZONE = ZoneInfo("Africa/Nairobi")  # the merchant's days: "today's takings" end at Nairobi midnight
-KINDS = ("buygoods", "b2b", "m2m", "card")
 RECEIVED_COLUMNS = (
     "occurred_at", "reference", "kind", "status", "amount", "currency", "sender", "sender_phone", "till_number",
 )
@@ -80,12 +75,6 @@ class Summary:
     payers: int
     reversed_total: Decimal
     reversed_count: int
-
-
-def day_range(first: date, last: date) -> tuple[datetime, datetime]:
-    """`[first 00:00, day after last 00:00)` in Nairobi: the `start`, `end` for whole days, both dates included."""
-    start = datetime.combine(first, time(), BUSINESS_TIMEZONE)
-    return start, datetime.combine(last + timedelta(days=1), time(), BUSINESS_TIMEZONE)
 
 
 def received(
@@ -255,33 +244,7 @@ def _display_name(
 def _filter(
     start: datetime, end: datetime, kinds: Sequence[str] | None, search: str | None
 ) -> list[ColumnElement[bool]]:
-    """The WHERE for a filter; the `occurred_at` range comes first so the index on it does the work."""
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ValueError("start and end must be aware datetimes")
-    conditions: list[ColumnElement[bool]] = [_T.c.occurred_at >= start, _T.c.occurred_at < end]
-    if kinds:
-        conditions.append(_T.c.kind.in_(list(kinds)))
-    if search and search.strip():
-        conditions.append(_matches(search.strip()))
-    return conditions
-
-
-_SEARCHED = (
-    _T.c.reference, _T.c.sender_first_name, _T.c.sender_middle_name, _T.c.sender_last_name,
-    _T.c.sender_merchant, _T.c.sender_till, _T.c.sender_phone,
-)
-
-
-def _matches(search: str) -> ColumnElement[bool]:
-    """Every word in some searched column (case-insensitive), or the whole text as a phone number in any form."""
-    words = []
-    for word in search.split():
-        options = [column.icontains(word, autoescape=True) for column in _SEARCHED]
-        if word.isdigit() and word.startswith("0") and len(word) > 1:  # 0712… is +254712…
-            options.append(_T.c.sender_phone.startswith(f"+254{word[1:]}", autoescape=True))
-        words.append(or_(*options))
-    phone = to_e164("".join(search.split()))
-    return or_(and_(*words), _T.c.sender_phone == phone) if phone else and_(*words)
+    return conditions(MoneyInFilter(start, end, kinds=tuple(kinds or ()), search=search or ""))
 
 
 def _hourly_buckets(

@@ -1,0 +1,91 @@
+"""The one filter every money-in read takes: a Nairobi range, kinds, statuses, tills and a search text.
+
+Overview, Transactions, history and the benchmarks all build their WHERE from `conditions`, so a search or a
+kind means the same payments everywhere."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Table, and_, or_
+
+from k2.phones import to_e164
+
+from ..db.tables import Transaction
+
+__all__ = ["BUSINESS_TIMEZONE", "KINDS", "STATUSES", "MoneyInFilter", "conditions", "day_range"]
+
+BUSINESS_TIMEZONE = ZoneInfo("Africa/Nairobi")  # the merchant's days: "today's takings" end at Nairobi midnight
+KINDS: tuple[str, ...] = ("buygoods", "b2b", "m2m", "card")
+STATUSES: tuple[str, ...] = ("received", "reversed", "voided")  # as stored; only "received" counts as takings
+
+_T: Table = Transaction.__table__  # type: ignore[attr-defined]
+
+
+def day_range(first: date, last: date) -> tuple[datetime, datetime]:
+    """`[first 00:00, day after last 00:00)` in Nairobi: the `start`, `end` for whole days, both dates included."""
+    start = datetime.combine(first, time(), BUSINESS_TIMEZONE)
+    return start, datetime.combine(last + timedelta(days=1), time(), BUSINESS_TIMEZONE)
+
+
+@dataclass(frozen=True)
+class MoneyInFilter:
+    """Payments with `start <= occurred_at < end` (aware datetimes); an empty tuple or text means "any"."""
+
+    start: datetime
+    end: datetime
+    kinds: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    tills: tuple[str, ...] = ()
+    search: str = ""
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("start and end must be aware datetimes")
+        if self.end < self.start:
+            raise ValueError(f"the range ends ({self.end:%d/%m/%Y %H:%M}) before it starts "
+                             f"({self.start:%d/%m/%Y %H:%M})")
+        # Lists from a multiselect are welcome; stored as tuples so the filter stays hashable (a cache key).
+        for name in ("kinds", "statuses", "tills"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "search", " ".join(self.search.split()))
+
+    @classmethod
+    def days(cls, first: date, last: date, **kw: Any) -> MoneyInFilter:
+        """Whole Nairobi days `first` to `last`, both included."""
+        start, end = day_range(first, last)
+        return cls(start, end, **kw)
+
+
+def conditions(filter: MoneyInFilter) -> list[ColumnElement[bool]]:  # noqa: A002 - the shared contract's name
+    """The WHERE over `transactions`; the `occurred_at` range comes first so the index on it does the work."""
+    where: list[ColumnElement[bool]] = [_T.c.occurred_at >= filter.start, _T.c.occurred_at < filter.end]
+    if filter.kinds:
+        where.append(_T.c.kind.in_(filter.kinds))
+    if filter.statuses:
+        where.append(_T.c.status.in_(filter.statuses))
+    if filter.tills:
+        where.append(_T.c.till_number.in_(filter.tills))
+    if filter.search:
+        where.append(_matches(filter.search))
+    return where
+
+
+_SEARCHED = (
+    _T.c.reference, _T.c.sender_first_name, _T.c.sender_middle_name, _T.c.sender_last_name,
+    _T.c.sender_merchant, _T.c.sender_till, _T.c.sender_phone,
+)
+
+
+def _matches(search: str) -> ColumnElement[bool]:
+    """Every word in some searched column (case-insensitive), or the whole text as a phone number in any form."""
+    words = []
+    for word in search.split():
+        options = [column.icontains(word, autoescape=True) for column in _SEARCHED]
+        if word.isdigit() and word.startswith("0") and len(word) > 1:  # 0712… is +254712…
+            options.append(_T.c.sender_phone.startswith(f"+254{word[1:]}", autoescape=True))
+        words.append(or_(*options))
+    phone = to_e164("".join(search.split()))
+    return or_(and_(*words), _T.c.sender_phone == phone) if phone else and_(*words)
