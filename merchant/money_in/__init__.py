@@ -3,5 +3,7 @@ from __future__ import annotations
 
 from .analytics import *  # noqa: F403
 from .analytics import __all__ as _analytics_names
+from .filters import *  # noqa: F403
+from .filters import __all__ as _filter_names
 
-__all__ = [*_analytics_names]
+__all__ = [*dict.fromkeys([*_filter_names, *_analytics_names])]
