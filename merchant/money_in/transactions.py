@@ -1,0 +1,313 @@
+"""Transactions: one page of payments for a filter, read on the server; one payment in full; streamed exports.
+
+A page is `LIMIT`/`OFFSET` over `occurred_at DESC, id DESC` with one aggregate beside it (how many rows, what
+stayed, what was reversed), so neither Python nor the browser ever holds more than a page. Exports read the
+filter through a streaming cursor and yield the file in chunks: memory stays flat at a million rows.
+
+An export's "Amount" column is money that stayed; a reversed or voided payment keeps its row, with its amount
+under "Reversed" and nothing under "Amount". Summing "Amount" gives the page's total received."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import xlsxwriter
+from sqlalchemy import Engine, Row, Table, case, func, select
+
+from ..access import User, exported
+from ..db.tables import Transaction, TransactionReversal, WebhookEvent
+from ..money import from_cents
+from ..spreadsheet import spreadsheet_text
+from .filters import BUSINESS_TIMEZONE, MoneyInFilter, conditions
+
+__all__ = [
+    "EXPORT_COLUMNS",
+    "PAGE_SIZE",
+    "Payment",
+    "PaymentDetail",
+    "Reversal",
+    "Totals",
+    "TransactionsPage",
+    "Wording",
+    "export",
+    "payer_name",
+    "payment_detail",
+    "tills",
+    "totals",
+    "transactions",
+]
+
+PAGE_SIZE = 50
+EXPORT_COLUMNS = (
+    "Time (Nairobi)", "Reference", "Kind", "Status", "Amount", "Reversed", "Currency", "Payer", "Phone", "Till",
+)
+ExportFormat = Literal["csv", "xlsx"]
+
+_T: Table = Transaction.__table__  # type: ignore[attr-defined]
+_REVERSALS: Table = TransactionReversal.__table__  # type: ignore[attr-defined]
+_EVENTS: Table = WebhookEvent.__table__  # type: ignore[attr-defined]
+_RECEIVED = "received"
+_CHUNK_ROWS = 2_000  # rows fetched and written per chunk: a few hundred kilobytes of CSV
+_XLSX_SHEET_ROWS = 1_000_000  # Excel's sheet holds 1,048,576 rows; a longer export goes on to a second sheet
+_READ_BACK = 1 << 20
+_ROW_COLUMNS = (
+    _T.c.id, _T.c.occurred_at, _T.c.reference, _T.c.kind, _T.c.status, _T.c.amount_cents, _T.c.currency,
+    _T.c.sender_first_name, _T.c.sender_middle_name, _T.c.sender_last_name, _T.c.sender_merchant,
+    _T.c.sender_till, _T.c.sender_phone, _T.c.till_number,
+)
+_NEWEST_FIRST = (_T.c.occurred_at.desc(), _T.c.id.desc())
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """One payment as a table row: `occurred_at` aware UTC, `payer` a name (see `payer_name`), phone E.164."""
+
+    id: int
+    occurred_at: datetime
+    reference: str
+    kind: str
+    status: str
+    amount: Decimal
+    currency: str
+    payer: str | None
+    sender_phone: str | None
+    till_number: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """What a filter holds: `count` rows of every status; `received` is money that stayed, `reversed` is
+    reversed or voided money, summed apart."""
+
+    count: int
+    received: Decimal
+    received_count: int
+    reversed: Decimal
+    reversed_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionsPage:
+    """Rows `offset + 1` to `offset + len(rows)` of `totals.count`, newest first."""
+
+    rows: tuple[Payment, ...]
+    offset: int
+    totals: Totals
+
+
+@dataclass(frozen=True, slots=True)
+class Reversal:
+    """A reversal or void of a payment, with the body K2 sent for it (pretty JSON; None if not kept)."""
+
+    status: str
+    reversed_at: datetime
+    event_id: str
+    raw_body: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentDetail:
+    """Everything stored for one payment: the row's fields by column name, the webhook body that recorded it
+    (pretty JSON; None when that event is not kept, e.g. a row written by an import) and its reversal."""
+
+    payment: Payment
+    stored: dict[str, Any]
+    raw_body: str | None
+    reversal: Reversal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """How an export writes codes and phones: the display layer passes its words (identity by default)."""
+
+    kind: Callable[[str], str] = str
+    status: Callable[[str], str] = str
+    phone: Callable[[str | None], str] = lambda e164: e164 or ""
+
+
+def payer_name(first: str | None, middle: str | None, last: str | None, merchant: str | None,
+               till: str | None) -> str | None:
+    """Who paid: the person's names, else the paying merchant (m2m), else `Till <number>` (b2b)."""
+    name = " ".join(part.strip() for part in (first, middle, last) if part and part.strip())
+    return name or merchant or (f"Till {till}" if till else None)
+
+
+def totals(engine: Engine, filter: MoneyInFilter) -> Totals:  # noqa: A002 - the shared filter's name
+    """How many payments the filter holds, what stayed and what was reversed: one aggregate query."""
+    kept = _T.c.status == _RECEIVED
+    query = select(
+        func.count(),
+        func.sum(case((kept, _T.c.amount_cents))),
+        func.count(case((kept, 1))),
+        func.sum(case((~kept, _T.c.amount_cents))),
+    ).where(*conditions(filter))
+    with engine.connect() as connection:
+        count, received, received_count, undone = connection.execute(query).one()
+    return Totals(int(count), from_cents(int(received or 0)), int(received_count), from_cents(int(undone or 0)),
+                  int(count) - int(received_count))
+
+
+def transactions(engine: Engine, filter: MoneyInFilter, *, offset: int = 0,  # noqa: A002
+                 limit: int = PAGE_SIZE) -> TransactionsPage:
+    """One page of the filter's payments, newest first, with the filter's totals."""
+    if offset < 0 or limit < 1:
+        raise ValueError(f"a page starts at row 1 or later and holds at least one row (offset {offset}, "
+                         f"limit {limit})")
+    query = select(*_ROW_COLUMNS).where(*conditions(filter)).order_by(*_NEWEST_FIRST).offset(offset).limit(limit)
+    with engine.connect() as connection:
+        rows = tuple(_payment(row) for row in connection.execute(query))
+    return TransactionsPage(rows, offset, totals(engine, filter))
+
+
+def tills(engine: Engine) -> list[str]:
+    """Every till that has been paid, for the till filter."""
+    query = select(_T.c.till_number).where(_T.c.till_number.is_not(None)).distinct().order_by(_T.c.till_number)
+    with engine.connect() as connection:
+        return list(connection.execute(query).scalars())
+
+
+def payment_detail(engine: Engine, payment_id: int) -> PaymentDetail | None:
+    """One payment in full, by its row id; None if there is no such row."""
+    with engine.connect() as connection:
+        row = connection.execute(select(_T).where(_T.c.id == payment_id)).one_or_none()
+        if row is None:
+            return None
+        reversal = connection.execute(select(_REVERSALS).where(_REVERSALS.c.reference == row.reference)).one_or_none()
+        wanted = [row.event_id] + ([reversal.event_id] if reversal else [])
+        bodies = dict(connection.execute(select(_EVENTS.c.id, _EVENTS.c.payload).where(_EVENTS.c.id.in_(wanted))).all())
+    stored = row._asdict()
+    payment = _payment(row)
+    return PaymentDetail(
+        payment, stored, _pretty(bodies.get(row.event_id)),
+        Reversal(reversal.status, reversal.reversed_at, reversal.event_id, _pretty(bodies.get(reversal.event_id)))
+        if reversal else None,
+    )
+
+
+def export(engine: Engine, actor: User, filter: MoneyInFilter, *, format: ExportFormat,  # noqa: A002
+           wording: Wording = Wording(), source: str | None = None) -> Iterator[bytes]:
+    """The filter's payments as a CSV or Excel file, newest first, in chunks of bytes.
+
+    Refused (`NotAllowed`) unless `actor` may export, and recorded on the audit trail before the first byte.
+    CSV is UTF-8 with a BOM (so Excel on Windows reads names right) and CRLF lines; every text cell goes through
+    `spreadsheet_text`, so nothing K2 sent can run as a formula."""
+    exported(engine, actor, what=f"transactions ({format})", detail=_described(filter), source=source)
+    rows = _export_rows(engine, filter, wording)
+    return _csv(rows) if format == "csv" else _xlsx(rows)
+
+
+def _payment(row: Row[Any]) -> Payment:
+    return Payment(
+        row.id, row.occurred_at, row.reference, row.kind, row.status, from_cents(row.amount_cents), row.currency,
+        payer_name(row.sender_first_name, row.sender_middle_name, row.sender_last_name, row.sender_merchant,
+                   row.sender_till),
+        row.sender_phone, row.till_number,
+    )
+
+
+def _pretty(payload: str | None) -> str | None:
+    """A stored body as indented JSON; kept as it came when it is not JSON (it is evidence, never dropped)."""
+    if payload is None:
+        return None
+    try:
+        return json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
+    except ValueError:
+        return payload
+
+
+def _described(filter: MoneyInFilter) -> dict[str, str]:  # noqa: A002
+    """The filter as the audit trail keeps it."""
+    detail = {field.name: getattr(filter, field.name) for field in fields(filter)}
+    return {name: (value.isoformat() if isinstance(value, datetime) else ", ".join(value)
+                   if isinstance(value, tuple) else value)
+            for name, value in detail.items() if value}
+
+
+# One export row: Nairobi time (naive), then the text and money cells in EXPORT_COLUMNS order.
+_ExportRow = tuple[datetime, str, str, str, Decimal | None, Decimal | None, str, str, str, str]
+
+
+def _export_rows(engine: Engine, filter: MoneyInFilter, wording: Wording) -> Iterator[list[_ExportRow]]:  # noqa: A002
+    """The filter's rows in chunks, read through a server-side cursor (PostgreSQL) or SQLite's lazy one."""
+    query = select(*_ROW_COLUMNS).where(*conditions(filter)).order_by(*_NEWEST_FIRST)
+    with engine.connect() as connection:
+        result = connection.execution_options(stream_results=True, yield_per=_CHUNK_ROWS).execute(query)
+        for chunk in result.partitions():
+            yield [_export_row(_payment(row), wording) for row in chunk]
+
+
+def _export_row(payment: Payment, wording: Wording) -> _ExportRow:
+    kept = payment.status == _RECEIVED
+    return (
+        payment.occurred_at.astimezone(BUSINESS_TIMEZONE).replace(tzinfo=None),
+        spreadsheet_text(payment.reference), spreadsheet_text(wording.kind(payment.kind)),
+        spreadsheet_text(wording.status(payment.status)),
+        payment.amount if kept else None, None if kept else payment.amount, spreadsheet_text(payment.currency),
+        spreadsheet_text(payment.payer), spreadsheet_text(wording.phone(payment.sender_phone)),
+        spreadsheet_text(payment.till_number),
+    )
+
+
+def _csv(chunks: Iterator[list[_ExportRow]]) -> Iterator[bytes]:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    yield out.getvalue().encode("utf-8-sig")
+    for chunk in chunks:
+        out.seek(0)
+        out.truncate()
+        writer.writerows(
+            (f"{row[0]:%Y-%m-%d %H:%M:%S}", *row[1:4], _plain(row[4]), _plain(row[5]), *row[6:]) for row in chunk
+        )
+        yield out.getvalue().encode("utf-8")
+
+
+def _plain(amount: Decimal | None) -> str:
+    return "" if amount is None else f"{amount:f}"
+
+
+def _xlsx(chunks: Iterator[list[_ExportRow]]) -> Iterator[bytes]:
+    """XlsxWriter in constant-memory mode writes each row to a temporary file as it goes; the finished workbook
+    is then read back in chunks and its file removed."""
+    handle, path = tempfile.mkstemp(suffix=".xlsx")
+    os.close(handle)
+    try:
+        workbook = xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_formulas": False,
+                                              "strings_to_urls": False, "strings_to_numbers": False})
+        header = workbook.add_format({"bold": True})
+        when = workbook.add_format({"num_format": "dd/mm/yyyy hh:mm:ss"})
+        money = workbook.add_format({"num_format": "#,##0.00"})
+        sheet, line = None, _XLSX_SHEET_ROWS
+        for chunk in chunks:
+            for row in chunk:
+                if line == _XLSX_SHEET_ROWS:
+                    sheet = workbook.add_worksheet(f"Transactions {len(workbook.worksheets()) + 1}"
+                                                   if workbook.worksheets() else "Transactions")
+                    sheet.write_row(0, 0, EXPORT_COLUMNS, header)
+                    sheet.set_column(0, 0, 19)
+                    sheet.set_column(1, len(EXPORT_COLUMNS) - 1, 14)
+                    line = 0
+                line += 1
+                assert sheet is not None
+                sheet.write_datetime(line, 0, row[0], when)
+                for column, cell in enumerate(row[1:], start=1):
+                    if isinstance(cell, Decimal):
+                        sheet.write_number(line, column, float(cell), money)
+                    elif cell:  # blanks for nothing
+                        sheet.write_string(line, column, cell)
+        if sheet is None:
+            workbook.add_worksheet("Transactions").write_row(0, 0, EXPORT_COLUMNS, header)
+        workbook.close()
+        with open(path, "rb") as file:
+            while block := file.read(_READ_BACK):
+                yield block
+    finally:
+        os.remove(path)
