@@ -12,6 +12,8 @@ from merchant.outbound import OutboxState
 
 __all__ = [
     "AUDIT_ACTIONS",
+    "PAYMENT_KINDS",
+    "PAYMENT_STATUSES",
     "Status",
     "destination",
     "event_kind",
@@ -20,6 +22,8 @@ __all__ = [
     "kes_in_words",
     "nairobi_clock",
     "payee_kind",
+    "payment_kind",
+    "payment_status",
     "payout_status",
     "phone",
     "request_status",
@@ -66,6 +70,22 @@ def event_kind(kind: str) -> str:
     if kind.startswith("daraja:"):
         return f"M-Pesa notice ({kind.removeprefix('daraja:')})"
     return _EVENT_KINDS.get(kind) or kind.replace("_", " ").capitalize()
+
+
+# Money in: what kind of payment, and whether it stayed (`merchant.money_in.KINDS`, `STATUSES`).
+PAYMENT_KINDS = {"buygoods": "Till payment", "b2b": "From a business (B2B)", "m2m": "Merchant to merchant",
+                 "card": "Card"}
+PAYMENT_STATUSES = {"received": "Received", "reversed": "Reversed", "voided": "Voided"}
+
+
+def payment_kind(kind: str) -> str:
+    """A payment's stored kind as people say it: `buygoods` is a "Till payment"."""
+    return PAYMENT_KINDS.get(kind) or kind.replace("_", " ").capitalize()
+
+
+def payment_status(status: str) -> str:
+    """A payment's stored status as people say it: "Received", "Reversed", "Voided"."""
+    return PAYMENT_STATUSES.get(status) or status.replace("_", " ").capitalize()
 
 
 def kes(amount: Decimal | None, *, cents: bool = False) -> str:
