@@ -30,6 +30,10 @@ __all__ = [
     "SendMoneyRecord",
     "WebhookSubscriptionRecord",
     "OUTCOME_TABLES",
+    "MoneyInHour",
+    "MoneyInPayerDay",
+    "MoneyInPayer",
+    "MoneyInVersion",
 ]
 
 
@@ -369,3 +373,61 @@ OUTCOME_TABLES: dict[str, type[_Outcome]] = {
     "settlement_transfer": TransferRecord,
     "send_money": SendMoneyRecord,
 }
+
+
+class MoneyInHour(SQLModel, table=True):
+    """Money in per hour, till, kind and status, kept by triggers on `transactions` (migration 0006), so it
+    follows every write however made. `hour` counts whole hours since 1970-01-01 00:00 UTC: Nairobi's hours are
+    UTC's, three ahead, so a Nairobi day is 24 of them."""
+
+    __tablename__ = "money_in_hours"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    hour: int = Field(primary_key=True)
+    till_number: str = Field(primary_key=True)  # "" for a payment that names no till
+    kind: str = Field(primary_key=True)
+    status: str = Field(primary_key=True)
+    amount_cents: int = Field(sa_type=BigInteger)
+    payments: int
+
+
+class MoneyInPayerDay(SQLModel, table=True):
+    """Money that stayed (status received) per Nairobi day, payer, till and kind, kept like `money_in_hours`:
+    distinct and top payers without reading payments. `day` counts Nairobi days since 1970-01-01; a payer is the
+    phone, else K2's hashed phone, else the paying merchant or till."""
+
+    __tablename__ = "money_in_payer_days"
+    # By payer first: each payer's first day, and top payers over long ranges read in payer order, covered.
+    __table_args__ = (
+        Index("ix_money_in_payer_days_payer", "payer", "day", "till_number", "kind", "amount_cents", "payments"),
+        {"sqlite_with_rowid": False},
+    )
+
+    day: int = Field(primary_key=True)
+    payer: str = Field(primary_key=True)
+    till_number: str = Field(primary_key=True)
+    kind: str = Field(primary_key=True)
+    amount_cents: int = Field(sa_type=BigInteger)
+    payments: int
+
+
+class MoneyInPayer(SQLModel, table=True):
+    """Each payer's first Nairobi day with money that stayed (new or returning) and latest such payment (the name
+    to show), kept like `money_in_hours`."""
+
+    __tablename__ = "money_in_payers"
+
+    payer: str = Field(primary_key=True)
+    first_day: int = Field(index=True)
+    last_at: datetime = _utc()
+    last_id: int
+
+
+class MoneyInVersion(SQLModel, table=True):
+    """One row counting writes to `transactions` (bumped by its triggers): a page polls it to know, for one
+    primary-key read, whether anything changed since it last drew."""
+
+    __tablename__ = "money_in_version"
+
+    id: int = Field(primary_key=True)
+    changes: int = Field(sa_type=BigInteger)
