@@ -19,7 +19,8 @@ user = signed_in_user()
 # Each page with what it needs; None: every signed-in user.
 PAGES: list[tuple[st.Page, Permission | None, str]] = [
     (st.Page("pages/home.py", title="Home", icon=":material/home:", default=True), None, "Money"),
-    (st.Page("pages/money_in.py", title="Money in", icon=":material/payments:"), Permission.SEE_MONEY_IN, "Money"),
+    (st.Page("pages/transactions.py", title="Transactions", icon=":material/list_alt:"), Permission.SEE_MONEY_IN,
+     "Money"),
     (st.Page("pages/ask_to_pay.py", title="Ask to pay", icon=":material/phone_iphone:"), Permission.ASK_TO_PAY,
      "Money"),
     (st.Page("pages/pay.py", title="Pay someone", icon=":material/send_money:"), Permission.PAY_OUT, "Money out"),

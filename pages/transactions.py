@@ -1,0 +1,160 @@
+"""Transactions: every payment received, filtered and searched on the server a page at a time, one payment in
+full (with the webhook that recorded it), and the filtered list as CSV or Excel for the accountant."""
+from __future__ import annotations
+
+import tempfile
+from datetime import date, datetime, timedelta
+from functools import partial
+from typing import IO
+
+import pandas as pd
+import streamlit as st
+
+from merchant.access import Permission, User, can, mask_phone
+from merchant.money_in import BUSINESS_TIMEZONE, KINDS, STATUSES, MoneyInFilter
+from merchant.money_in.transactions import PAGE_SIZE, Payment, Wording, export, payment_detail, tills, transactions
+from ui import database, fail, settings
+from ui.signin import current_user, source_address
+from ui.words import kes_exact, payment_kind, payment_status, phone
+
+WORDS = Wording(kind=payment_kind, status=payment_status, phone=phone)
+
+
+@st.cache_data(ttl=300, max_entries=8, show_spinner=False)
+def paid_tills(database_url: str) -> list[str]:
+    """The tills for the filter: a short list, read again every five minutes."""
+    del database_url  # the cache key: one database's tills are never offered for another
+    return tills(database())
+
+
+def download(user: User, wanted: MoneyInFilter, format: str, address: str | None) -> IO[bytes]:
+    """The export, written chunk by chunk to a temporary file when the button is clicked (and audited then)."""
+    file = tempfile.TemporaryFile()
+    for chunk in export(database(), user, wanted, format=format, wording=WORDS, source=address):  # type: ignore[arg-type]
+        file.write(chunk)
+    file.seek(0)
+    return file
+
+
+def turn(step: int) -> None:
+    st.session_state.transactions_offset = max(0, st.session_state.transactions_offset + step * PAGE_SIZE)
+
+
+def row_words(payment: Payment, see_phones: bool) -> dict[str, str]:
+    number = payment.sender_phone if see_phones else mask_phone(payment.sender_phone)
+    return {"When": f"{payment.occurred_at.astimezone(BUSINESS_TIMEZONE):%d/%m/%Y %H:%M}",
+            "Amount": kes_exact(payment.amount), "Payer": payment.payer or "", "Phone": phone(number),
+            "Kind": payment_kind(payment.kind), "Status": payment_status(payment.status),
+            "Reference": payment.reference, "Till": payment.till_number or ""}
+
+
+def nothing_found(first: date, last: date, narrowed: bool) -> None:
+    span = f"between {first:%-d %b %Y} and {last:%-d %b %Y}"
+    if narrowed:
+        st.info(f"No payments {span} match your search or filters. Clear the search or the filters, or widen the "
+                "date range.", icon=":material/search_off:")
+    else:
+        st.info(f"No payments {span}. Widen the date range. If you expected payments here, fetch them from K2 on "
+                "the Fill in history page, and check on Webhook subscriptions that K2 is sending new payments to "
+                "this dashboard.", icon=":material/info:")
+
+
+def detail(payment_id: int, see_phones: bool) -> None:
+    found = payment_detail(database(), payment_id)
+    if found is None:
+        st.warning("That payment is no longer stored.")
+        return
+    with st.container(border=True, key="transactions_detail"):
+        paid = found.payment
+        st.markdown(f"**{kes_exact(paid.amount)}** · {payment_kind(paid.kind)} · {payment_status(paid.status)}")
+        st.caption(" · ".join(part for part in (
+            f"Reference {paid.reference}", paid.payer, phone(paid.sender_phone if see_phones
+                                                            else mask_phone(paid.sender_phone)),
+            f"Till {paid.till_number}" if paid.till_number else "",
+            f"{paid.occurred_at.astimezone(BUSINESS_TIMEZONE):%A %-d %B %Y, %H:%M:%S} (Nairobi)") if part))
+        if found.reversal:
+            st.warning(f"{payment_status(found.reversal.status)} on "
+                       f"{found.reversal.reversed_at.astimezone(BUSINESS_TIMEZONE):%-d %b %Y, %H:%M}: this money "
+                       "is not counted in your takings.", icon=":material/undo:")
+        stored = {name: "" if value is None else str(value) for name, value in found.stored.items()}
+        if not see_phones:
+            stored["sender_phone"] = mask_phone(found.stored["sender_phone"]) or ""
+        with st.expander("Everything stored for this payment"):
+            st.dataframe(pd.DataFrame({"Field": list(stored), "Value": list(stored.values())}), hide_index=True,
+                         key="transactions_stored")
+        for title, body in (("The webhook that recorded it", found.raw_body),
+                            ("The webhook that reversed it", found.reversal and found.reversal.raw_body)):
+            if body and see_phones:  # K2's body carries the full phone number
+                with st.expander(title):
+                    st.code(body, language="json")
+        if not found.raw_body:
+            st.caption("No webhook is kept for this payment: it was written by other means (an import or a fill "
+                       "from K2's history).")
+
+
+@st.fragment(run_every="10s")
+def listing(wanted: MoneyInFilter, first: date, last: date, narrowed: bool, see_phones: bool) -> None:
+    """The current page, read again every 10 seconds so new payments appear without a reload."""
+    try:
+        page = transactions(database(), wanted, offset=st.session_state.transactions_offset)
+    except Exception:  # shown plainly, logged in full
+        fail("The payments cannot be read right now.")
+    found = page.totals
+    if not found.count:
+        nothing_found(first, last, narrowed)
+        return
+    st.markdown(f"Received **{kes_exact(found.received)}** from {found.received_count:,} payment"
+                f"{'' if found.received_count == 1 else 's'}" + (
+                    f" · Reversed {kes_exact(found.reversed)} ({found.reversed_count:,}), not counted"
+                    if found.reversed_count else ""))
+    st.dataframe(pd.DataFrame([row_words(row, see_phones) for row in page.rows]), hide_index=True,
+                 key="transactions_table")
+    back, where, forward = st.columns([1, 3, 1], vertical_alignment="center")
+    back.button("Previous", key="transactions_previous", icon=":material/chevron_left:",
+                disabled=page.offset == 0, on_click=turn, args=(-1,))
+    where.caption(f"Showing {page.offset + 1:,}–{page.offset + len(page.rows):,} of {found.count:,}")
+    forward.button("Next", key="transactions_next", icon=":material/chevron_right:",
+                   disabled=page.offset + len(page.rows) >= found.count, on_click=turn, args=(1,))
+    labels = {f"{row_words(row, see_phones)['When']} · {kes_exact(row.amount)} · {row.payer or 'No name'} · "
+              f"{row.reference}": row.id for row in page.rows}
+    chosen = st.selectbox("See one payment in full", list(labels), index=None, key="transactions_chosen",
+                          placeholder="Choose a payment from this page")
+    if chosen in labels:  # a choice from before new payments moved this page on is no longer here
+        detail(labels[chosen], see_phones)
+
+
+st.header("Transactions")
+user = current_user()
+see_phones = can(user.role, Permission.SEE_PHONES)
+today = datetime.now(BUSINESS_TIMEZONE).date()
+when, kind, status, till = st.columns([2, 2, 1, 1])
+picked = when.date_input("Dates", (today - timedelta(days=29), today), max_value=today, format="DD/MM/YYYY",
+                         key="transactions_dates")
+first, last = (picked[0], picked[-1]) if picked else (today, today)  # mid-pick, one date: that day alone
+kinds = kind.multiselect("Kinds", KINDS, format_func=payment_kind, placeholder="All kinds", key="transactions_kinds")
+statuses = status.multiselect("Status", STATUSES, format_func=payment_status, placeholder="Any",
+                              key="transactions_statuses")
+try:
+    offered = paid_tills(settings().database_url)
+except Exception:  # shown plainly, logged in full
+    fail("The payments cannot be read right now.")
+chosen_tills = till.multiselect("Till", offered, placeholder="All tills", key="transactions_tills")
+search = st.text_input("Search", placeholder="Reference, name or phone (0712 345 678)", key="transactions_search")
+wanted = MoneyInFilter.days(first, last, kinds=tuple(kinds), statuses=tuple(statuses), tills=tuple(chosen_tills),
+                            search=search)
+if st.session_state.get("transactions_for") != wanted:  # a new filter starts at its first page
+    st.session_state.transactions_for = wanted
+    st.session_state.transactions_offset = 0
+
+listing(wanted, first, last, bool(kinds or statuses or chosen_tills or wanted.search), see_phones)
+
+if can(user.role, Permission.EXPORT):
+    name = f"transactions_{first:%Y-%m-%d}_{last:%Y-%m-%d}"
+    csv, excel, _ = st.columns([1, 1, 3])
+    csv.download_button("Download CSV", partial(download, user, wanted, "csv", source_address()),
+                        file_name=f"{name}.csv", mime="text/csv", icon=":material/download:",
+                        key="transactions_csv", on_click="ignore")
+    excel.download_button("Download Excel", partial(download, user, wanted, "xlsx", source_address()),
+                          file_name=f"{name}.xlsx", icon=":material/download:", key="transactions_xlsx",
+                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                          on_click="ignore")
