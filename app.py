@@ -9,6 +9,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 import httpx
 import streamlit as st
@@ -18,13 +19,16 @@ from streamlit.runtime.pages_manager import PagesManager
 from merchant.access import CONSOLE
 from merchant.config import Settings, load_settings
 from merchant.inbox import WEBHOOK_PATH, WebhookReceiver, counts
+from merchant.money_in import BUSINESS_TIMEZONE
+from merchant.money_in.backfill import fill_in
 from merchant.runtime import Runtime
 from merchant.subscriptions import subscribe_webhooks
 
 log = logging.getLogger(__name__)
 
 receiver = WebhookReceiver()
-DEMO_HISTORY = 300  # simulated payments over the last 30 days, so a fresh demo has something to chart
+DEMO_HISTORY = 300  # simulated payments over the last DEMO_DAYS days, so a fresh demo has something to chart
+DEMO_DAYS = 30
 
 
 def _start_demo_k2(settings: Settings, stack: AsyncExitStack) -> tuple[Settings, str]:
@@ -47,11 +51,20 @@ def _start_demo_k2(settings: Settings, stack: AsyncExitStack) -> tuple[Settings,
 
 
 def _connect_demo(runtime: Runtime, sim_url: str, seed: bool) -> None:
-    """Subscribe our route to every event, then (first start only) have the emulator send a month of history."""
+    """Subscribe our route to every event (live payments come by webhook), then (first start only) give the
+    emulator a month of past payments, sent by no webhook, and fill them in through K2's polling API, as a real
+    install fills in what came before it."""
     try:
         subscribe_webhooks(runtime, CONSOLE)
         if seed:
-            httpx.post(f"{sim_url}/sim/traffic", json={"count": DEMO_HISTORY}, timeout=60).raise_for_status()
+            assert runtime.engine is not None and runtime.client is not None
+            now = datetime.now(BUSINESS_TIMEZONE)
+            since = now - timedelta(days=DEMO_DAYS)
+            history = {"count": DEMO_HISTORY, "from_time": since.isoformat(), "to_time": now.isoformat(),
+                       "webhooks": False}
+            httpx.post(f"{sim_url}/sim/traffic", json=history, timeout=60).raise_for_status()
+            fill_in(runtime.engine, runtime.client, CONSOLE, since.date(), now.date(),
+                    callback_url=runtime.callback_url, source="demo")
     except Exception:  # the demo still serves its pages; the log says what failed
         log.exception("demo mode: could not connect the emulator")
 

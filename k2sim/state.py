@@ -506,9 +506,10 @@ class SimState:
                        phone_number=spec.phone_number, first_name=spec.first_name, middle_name=spec.middle_name,
                        last_name=spec.last_name, sending_till=spec.sending_till, sending_merchant=spec.sending_merchant)
 
-    def generate_traffic(self, count: int, start: datetime, end: datetime, *, base_url: str) -> Created:
+    def generate_traffic(self, count: int, start: datetime, end: datetime, *, base_url: str,
+                         webhooks: bool = True) -> Created:
         """`count` past receipts between start and end (realistic hours, amounts, repeat customers, some
-        b2b/m2m, a few reversals), booked for polling and sent as webhooks now."""
+        b2b/m2m, a few reversals), booked for polling and, unless `webhooks` is false, sent as webhooks now."""
         with self._lock:
             plan = traffic.plan(self._rng, count, start, end)
             receipts: list[Receipt] = []
@@ -521,7 +522,7 @@ class SimState:
                 if spec.reversed_at is not None:
                     messages += self._reverse(receipt, spec.reversed_at)
                     reversals += 1
-        for item in messages:
+        for item in messages if webhooks else ():
             self._effects.send(item)
         return Created(receipts, reversals)
 

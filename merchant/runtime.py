@@ -18,6 +18,7 @@ from .access import new_setup_code
 from .config import Settings, load_settings
 from .db import open_database
 from .inbox import WEBHOOK_PATH, IngestWorker, WebhookReceiver
+from .money_in.backfill import DailyCheck
 from .outbound import OutboxWorker
 
 __all__ = ["Runtime", "current", "open_client", "release"]
@@ -34,7 +35,8 @@ def open_client(settings: Settings) -> K2Client:
 
 class Runtime:
     """What a process holds once. `start()` opens the database (migrating it), starts ingestion and, when K2
-    credentials are set, the outbox worker; `stop()` ends them in reverse."""
+    credentials are set, the outbox worker and the daily check of yesterday's payments; `stop()` ends them in
+    reverse."""
 
     def __init__(
         self,
@@ -54,6 +56,7 @@ class Runtime:
         self.client: K2Client | None = None
         self.ingest: IngestWorker | None = None
         self.outbox: OutboxWorker | None = None
+        self.daily_check: DailyCheck | None = None
 
     @property
     def callback_url(self) -> str:
@@ -87,12 +90,16 @@ class Runtime:
                 concurrency=self.settings.outbox_concurrency, per_second=self.settings.outbox_per_second,
             )
             self.outbox.start()
+            self.daily_check = DailyCheck(self.engine, self.client, callback_url=self.callback_url)
+            self.daily_check.start()
         return self
 
     def stop(self) -> None:
         """Stop taking work, finish what is under way, close the database and the K2 client."""
         if self.receiver is not None:
             self.receiver.detach()
+        if self.daily_check is not None:
+            self.daily_check.stop()
         if self.outbox is not None:
             self.outbox.stop()
         if self.ingest is not None:
@@ -101,7 +108,7 @@ class Runtime:
             self.client.close()
         if self.engine is not None:
             self.engine.dispose()
-        self.engine = self.client = self.ingest = self.outbox = None
+        self.engine = self.client = self.ingest = self.outbox = self.daily_check = None
 
     def install(self) -> None:
         """Make this the runtime `current()` answers in this process (the server's lifespan calls it)."""

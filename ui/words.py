@@ -61,6 +61,7 @@ _EVENT_KINDS = {
     "payment": "Payout result",
     "settlement_transfer": "Transfer to your account result",
     "send_money": "Send money result",
+    "polling": "Payments listed by K2 (history)",
     "unknown": "Unrecognised delivery",
 }
 
@@ -310,4 +311,6 @@ AUDIT_ACTIONS: dict[AuditAction, str] = {
     AuditAction.REPROCESSED: "Reprocessed deliveries",
     AuditAction.RECIPIENT_CHANGED: "Changed a payout recipient",
     AuditAction.SETTLEMENT_ACCOUNT_ADDED: "Added a settlement account",
+    AuditAction.HISTORY_FILLED: "Filled in history from K2",
+    AuditAction.HISTORY_CHECKED: "Checked yesterday's payments against K2",
 }

@@ -17,7 +17,7 @@ from ..log import DeliveryRecord, RequestRecord, SimLog
 from ..models import ReceiptKind
 from ..outcomes import Outcome
 from ..payloads import NAIROBI, iso_ms, iso_s, money_text
-from ..validate import amount, choice, count, get, phone, text, timestamp
+from ..validate import amount, choice, count, flag, get, phone, text, timestamp
 from .common import base_url, json_response, read_json, sim
 
 __all__ = [
@@ -142,14 +142,16 @@ async def clear_faults(request: Request) -> Response:
 
 
 async def generate_traffic(request: Request) -> Response:
-    """POST /sim/traffic {"count", "from_time", "to_time"}: simulated till history, sent as webhooks now."""
+    """POST /sim/traffic {"count", "from_time", "to_time", "webhooks"}: simulated till history, sent as webhooks
+    now unless `webhooks` is false (then only the polling API returns it: webhooks a server never received)."""
     body = await read_json(request)
     wanted = count(body, "count", default=100, most=_MAX_TRAFFIC)
     end = timestamp(body, "to_time") if get(body, "to_time", required=False) else datetime.now(NAIROBI)
     start = timestamp(body, "from_time") if get(body, "from_time", required=False) else end - timedelta(days=30)
     if end <= start:
         raise Invalid("to_time", "must be after from_time")
-    made = sim(request).generate_traffic(wanted, start, end, base_url=base_url(request))
+    webhooks = flag(body, "webhooks") if "webhooks" in body else True
+    made = sim(request).generate_traffic(wanted, start, end, base_url=base_url(request), webhooks=webhooks)
     by_kind: dict[str, int] = {}
     for receipt in made.receipts:
         by_kind[receipt.kind] = by_kind.get(receipt.kind, 0) + 1

@@ -49,6 +49,8 @@ class AuditAction(StrEnum):
     EXPORTED = "exported"
     REPROCESSED = "reprocessed"
     RECIPIENT_CHANGED = "recipient_changed"  # a payout recipient added, confirmed, renamed or disabled
+    HISTORY_FILLED = "history_filled"  # payments K2 listed for a range, the missing ones stored
+    HISTORY_CHECKED = "history_checked"  # the daily check of yesterday against K2's list
 
 
 def record(

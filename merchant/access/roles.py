@@ -30,12 +30,14 @@ class Permission(StrEnum):
     SEE_AUDIT = "see_audit"
     SEE_EVENTS = "see_events"
     REPROCESS = "reprocess"
+    FILL_HISTORY = "fill_history"  # ask K2 for past payments and store the ones webhooks missed
 
 
 _P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: frozenset(Permission),
-    Role.FINANCE: frozenset({_P.SEE_MONEY_IN, _P.SEE_PHONES, _P.EXPORT, _P.PAY_OUT, _P.APPROVE, _P.SETTLE}),
+    Role.FINANCE: frozenset({_P.SEE_MONEY_IN, _P.SEE_PHONES, _P.EXPORT, _P.PAY_OUT, _P.APPROVE, _P.SETTLE,
+                             _P.FILL_HISTORY}),
     Role.CASHIER: frozenset({_P.SEE_MONEY_IN, _P.SEE_PHONES, _P.ASK_TO_PAY}),
     Role.VIEWER: frozenset({_P.SEE_MONEY_IN}),
 }

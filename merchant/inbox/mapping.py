@@ -61,6 +61,9 @@ _UNDONE: dict[str, str] = {
     "card_transaction_reversed": "reversed",
     "card_transaction_voided": "voided",
 }
+_POLLED_KINDS: dict[type[ReceivedTransaction], str] = {
+    BuygoodsTransaction: "buygoods", B2BTransaction: "b2b", M2MTransaction: "m2m",
+}
 # A Daraja payload is only sent for buygoods and b2b subscriptions; these are the TransactionType values seen.
 _DARAJA_KINDS: dict[str, str] = {
     "Buygoods": "buygoods",
@@ -197,7 +200,9 @@ def _map(event: WebhookEvent | DarajaEvent | StatusDocument, event_id: str, rece
         _map_daraja(event, event_id, received_at, mapped)
     elif isinstance(event, Polling):
         for resource in event.transactions:
-            _add_received(mapped, resource, "buygoods", event_id, received_at)
+            _add_received(mapped, resource, _POLLED_KINDS[type(resource)], event_id, received_at)
+            if resource.status == "Reversed":  # both its webhooks may have been missed: it must not count as takings
+                _add_undone(mapped, resource, "reversed", event_id)
     elif event.type in _RESULT_KINDS:
         _map_result(event, event_id, received_at, mapped)
     return mapped
@@ -208,14 +213,7 @@ def _map_webhook(event: WebhookEvent, event_id: str, received_at: datetime, mapp
     if isinstance(resource, _RECEIVED_MODELS) and event.topic in _RECEIVED_KINDS:
         _add_received(mapped, resource, _RECEIVED_KINDS[event.topic], event_id, received_at)
     elif isinstance(resource, _RECEIVED_MODELS) and event.topic in _UNDONE:
-        mapped.reversals.append(
-            {
-                "reference": _reference(resource),
-                "status": _UNDONE[event.topic],
-                "reversed_at": resource.reversal_time or resource.origination_time,
-                "event_id": event_id,
-            }
-        )
+        _add_undone(mapped, resource, _UNDONE[event.topic], event_id)
     elif isinstance(resource, Customer):
         _add_customer(
             mapped, to_e164(resource.phone_number), resource.first_name, resource.middle_name, resource.last_name,
@@ -234,6 +232,17 @@ def _map_webhook(event: WebhookEvent, event_id: str, received_at: datetime, mapp
                 "event_id": event_id,
             }
         )
+
+
+def _add_undone(mapped: Mapped, resource: ReceivedTransaction, status: str, event_id: str) -> None:
+    mapped.reversals.append(
+        {
+            "reference": _reference(resource),
+            "status": status,
+            "reversed_at": resource.reversal_time or resource.origination_time,
+            "event_id": event_id,
+        }
+    )
 
 
 def _map_daraja(event: DarajaEvent, event_id: str, received_at: datetime, mapped: Mapped) -> None:

@@ -41,18 +41,22 @@ def test_app_route_stores_every_signed_fixture_with_no_browser_open(database, sh
 
 
 @pytest.mark.slow
-def test_demo_mode_emulator_history_arrives_through_the_route(database, tmp_path) -> None:
+def test_demo_mode_fills_its_history_through_k2s_polling_api(database, tmp_path) -> None:
     engine = sa.create_engine(database)
     received = 0
     with running_app({"DATABASE_URL": database}, tmp_path / "app.log"):
-        for _ in range(600):  # the emulator sends its month of history as signed webhooks
+        for _ in range(600):  # the emulator's month of history, sent by no webhook, filled in by polling
             with engine.connect() as connection:
                 received = connection.execute(sa.text("SELECT count(*) FROM transactions")).scalar_one()
-            if received >= 250:
+            if received >= 300:
                 break
             time.sleep(0.1)
     with engine.connect() as connection:
-        rejected_free = connection.execute(sa.text("SELECT count(*) FROM webhook_events")).scalar_one()
+        by_polling = connection.execute(sa.text(
+            "SELECT count(*) FROM transactions t JOIN webhook_events e ON e.id = t.event_id WHERE e.kind = 'polling'"
+        )).scalar_one()
+        filled = connection.execute(sa.text(
+            "SELECT count(*) FROM audit_log WHERE action = 'history_filled' AND source = 'demo'")).scalar_one()
     engine.dispose()
-    assert received >= 250
-    assert rejected_free >= received
+    assert received == by_polling == 300
+    assert filled == 1
