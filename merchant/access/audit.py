@@ -12,7 +12,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, Table, insert, select
 
 from ..db.tables import AuditEntry
-from ..money_in.analytics import BUSINESS_TIMEZONE
+from ..money_in.filters import BUSINESS_TIMEZONE
 from ..spreadsheet import spreadsheet_text
 from .roles import Permission
 

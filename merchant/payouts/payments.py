@@ -27,7 +27,7 @@ from ..db.tables import PaymentRecord, Recipient, SendMoneyRecord
 from ..errors import InputError
 from ..inbox import REQUEST_REF_KEY
 from ..money import to_cents
-from ..money_in.analytics import BUSINESS_TIMEZONE
+from ..money_in.filters import BUSINESS_TIMEZONE
 from ..outbound import OutboxRow, OutboxState, approve, decline, enqueue
 from ..outbound.outbox import OUTBOX
 from ..preferences import load_preferences

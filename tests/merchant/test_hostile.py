@@ -12,7 +12,6 @@ import logging
 import socket
 import time
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 
 import httpx
 import pandas as pd
@@ -23,7 +22,9 @@ from k2.webhooks import sign
 from merchant.db import open_database
 from merchant.inbox import REJECTION_COLUMNS, RejectionCounter, map_event, rejections
 from merchant.inbox.mapping import event_key, raw_key
-from merchant.money_in.analytics import RECEIVED_COLUMNS, export_csv, received
+from merchant.access import CONSOLE
+from merchant.money_in import MoneyInFilter
+from merchant.money_in.transactions import export
 
 from .conftest import KEY, NOW, buygoods, count, eventually, rows, server_logs
 
@@ -111,9 +112,10 @@ class TestHostileBesideHonest:
         assert not [record for record in logged if record.exc_info], "a traceback was logged"
 
         if case == "currency formula":
-            frame = received(engine, start=NOW - timedelta(days=1), end=NOW + timedelta(days=1))
-            exported = list(csv.DictReader(io.StringIO(export_csv(frame).decode("utf-8-sig"))))
-            currencies = {line["currency"] for line in exported}
+            around = MoneyInFilter(NOW - timedelta(days=1), NOW + timedelta(days=1))
+            exported = list(csv.DictReader(io.StringIO(b"".join(export(engine, CONSOLE, around, format="csv"))
+                                                       .decode("utf-8-sig"))))
+            currencies = {line["Currency"] for line in exported}
             assert currencies == {"KES", f"'{FORMULA}"}
 
     def test_post_zero_and_negative_amounts_are_not_money_received(self, receiver, engine) -> None:
@@ -168,23 +170,34 @@ class TestAmounts:
 
 
 class TestExport:
-    def test_export_csv_guards_every_text_cell(self) -> None:
-        frame = pd.DataFrame(
-            [(NOW, "=1+1", "@kind", "-status", Decimal("3"), FORMULA, " =cmd|' /C calc'!A0", "\t=2", "+1+2")],
-            columns=list(RECEIVED_COLUMNS),
-        )
-        frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
-        (line,) = list(csv.reader(io.StringIO(export_csv(frame).decode("utf-8-sig"))))[1:]
-        assert line[4] == "3.00"
-        assert all(cell.startswith("'") for index, cell in enumerate(line) if index not in (0, 4)), line
+    @staticmethod
+    def exported_line(database_url: str, **text: str | None) -> list[str]:
+        """The CSV line of the one payment stored with these text columns (raw, as any writer could leave them)."""
+        engine = open_database(database_url)
+        row = {"reference": "OJM6Q1W84K", "kind": "buygoods", "status": "received", "currency": "KES",
+               "sender_first_name": "Wanjiru", "sender_last_name": "Kamau", "sender_phone": "+254712345678",
+               "till_number": "514459", **text}
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                f"INSERT INTO transactions ({', '.join(row)}, amount_cents, occurred_at, event_id, recorded_at) "
+                f"VALUES ({', '.join(':' + name for name in row)}, 300, :at, 'e1', :at)"), {**row, "at": NOW})
+        around = MoneyInFilter(NOW - timedelta(days=1), NOW + timedelta(days=1))
+        data = b"".join(export(engine, CONSOLE, around, format="csv"))
+        engine.dispose()
+        (line,) = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))[1:]
+        return line
 
-    def test_export_csv_keeps_phone_numbers_and_plain_text(self) -> None:
-        frame = pd.DataFrame([(NOW, "OJM6Q1W84K", "buygoods", "received", Decimal("1"), "KES", "Wanjiru Kamau",
-                               "+254712345678", "514459")], columns=list(RECEIVED_COLUMNS))
-        frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
-        (line,) = list(csv.reader(io.StringIO(export_csv(frame).decode("utf-8-sig"))))[1:]
-        assert line[1:] == ["OJM6Q1W84K", "buygoods", "received", "1.00", "KES", "Wanjiru Kamau", "+254712345678",
-                            "514459"]
+    def test_export_csv_guards_every_text_cell(self, database_url: str) -> None:
+        line = self.exported_line(database_url, reference="=1+1", kind="@kind", status="received", currency=FORMULA,
+                                  sender_first_name=" =cmd|' /C calc'!A0", sender_last_name=None,
+                                  sender_phone="\t=2", till_number="+1+2")
+        assert line[4] == "3.00"
+        assert all(cell.startswith("'") for index, cell in enumerate(line) if index not in (0, 3, 4, 5)), line
+
+    def test_export_csv_keeps_phone_numbers_and_plain_text(self, database_url: str) -> None:
+        line = self.exported_line(database_url)
+        assert line[1:] == ["OJM6Q1W84K", "buygoods", "received", "3.00", "", "KES", "Wanjiru Kamau",
+                            "+254712345678", "514459"]
 
 
 def _raw_request(port: int, *, content_length: int, sent: bytes) -> socket.socket:

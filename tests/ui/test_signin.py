@@ -124,13 +124,13 @@ class TestSignIn:
 
 
 # What each role may open: page path → its header.
-PAGES = {"pages/home.py": "Today at a glance", "pages/money_in.py": "Money in", "pages/ask_to_pay.py":
+PAGES = {"pages/home.py": "Today at a glance", "pages/transactions.py": "Transactions", "pages/ask_to_pay.py":
          "Ask a customer to pay"}
 ALLOWED = {
     Role.OWNER: set(PAGES),
-    Role.FINANCE: {"pages/home.py", "pages/money_in.py"},
+    Role.FINANCE: {"pages/home.py", "pages/transactions.py"},
     Role.CASHIER: set(PAGES),
-    Role.VIEWER: {"pages/home.py", "pages/money_in.py"},
+    Role.VIEWER: {"pages/home.py", "pages/transactions.py"},
 }
 
 
