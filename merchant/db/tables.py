@@ -31,6 +31,7 @@ __all__ = [
     "WebhookSubscriptionRecord",
     "OUTCOME_TABLES",
     "MoneyInHour",
+    "MoneyInDay",
     "MoneyInPayerDay",
     "MoneyInPayer",
     "MoneyInVersion",
@@ -385,6 +386,20 @@ class MoneyInHour(SQLModel, table=True):
 
     hour: int = Field(primary_key=True)
     till_number: str = Field(primary_key=True)  # "" for a payment that names no till
+    kind: str = Field(primary_key=True)
+    status: str = Field(primary_key=True)
+    amount_cents: int = Field(sa_type=BigInteger)
+    payments: int
+
+
+class MoneyInDay(SQLModel, table=True):
+    """`money_in_hours` per Nairobi day (days since 1970-01-01): long ranges, per-day charts and tiles read it."""
+
+    __tablename__ = "money_in_days"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    day: int = Field(primary_key=True)
+    till_number: str = Field(primary_key=True)
     kind: str = Field(primary_key=True)
     status: str = Field(primary_key=True)
     amount_cents: int = Field(sa_type=BigInteger)

@@ -1,5 +1,5 @@
 """Money in read fast at a million payments: a covering index over range reads, and rollups kept by triggers on
-`transactions` (per hour; per day and payer; each payer's first day; a change counter), filled here from the rows
+`transactions` (per hour; per day; per day and payer; each payer's first day; a change counter), filled here from the rows
 already there.
 
 Triggers, not the app, keep the rollups: a row written into the public `transactions` table by any means (a
@@ -20,6 +20,7 @@ depends_on = None
 
 _KEYS = {  # each rollup's key columns, as stored
     "money_in_hours": ("hour", "till_number", "kind", "status"),
+    "money_in_days": ("day", "till_number", "kind", "status"),
     "money_in_payer_days": ("day", "payer", "till_number", "kind"),
 }
 _OPERATIONS = ("insert", "update", "delete")
@@ -55,6 +56,13 @@ def _matches(table: str, keys: dict[str, str], alias: str) -> str:
     return " AND ".join(f"{alias}.{name} = {keys[name]}" for name in _KEYS[table])
 
 
+def _counted(table: str, r: str) -> str:
+    """Which rows `table` counts: payer rollups only money that stayed, from someone we can tell apart."""
+    if table != "money_in_payer_days":
+        return "1 = 1"
+    return f"{r}.status = {_RECEIVED} AND {_SQLITE.keys(r)['payer']} IS NOT NULL"  # the same text on both
+
+
 def _first_day(payer: str) -> str:
     return f"(SELECT MIN(d.day) FROM money_in_payer_days AS d WHERE d.payer = {payer})"
 
@@ -69,8 +77,8 @@ def _sqlite_change(r: str, sign: int) -> list[str]:
     keys = _SQLITE.keys(r)
     payer = keys["payer"]
     statements = []
-    for table, only in (("money_in_hours", "1"), ("money_in_payer_days", f"{r}.status = {_RECEIVED} AND {payer} IS NOT NULL")):
-        names = _KEYS[table]
+    for table, names in _KEYS.items():
+        only = _counted(table, r)
         statements += [
             f"INSERT INTO {table} ({', '.join(names)}, amount_cents, payments) "
             f"SELECT {', '.join(keys[name] for name in names)}, {sign} * {r}.amount_cents, {sign} WHERE {only} "
@@ -114,8 +122,8 @@ def _postgresql_change(rows: str, sign: int) -> list[str]:
     keys = _POSTGRESQL.keys("c")
     payer = keys["payer"]
     statements = []
-    for table, only in (("money_in_hours", "true"), ("money_in_payer_days", f"c.status = {_RECEIVED} AND {payer} IS NOT NULL")):
-        names = _KEYS[table]
+    for table, names in _KEYS.items():
+        only = _counted(table, "c")
         columns, positions = ", ".join(names), _positions(names)
         # Keys in order, so two statements adding to the same rows lock them in the same order (no deadlock).
         statements += [
@@ -165,7 +173,7 @@ def _postgresql_triggers() -> list[str]:
         ]
     return made + [
         "CREATE FUNCTION money_in_after_truncate() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT "
-        "AS $$ BEGIN TRUNCATE money_in_hours, money_in_payer_days, money_in_payers; "
+        "AS $$ BEGIN TRUNCATE money_in_hours, money_in_days, money_in_payer_days, money_in_payers; "
         f"{_BUMP}; RETURN NULL; END $$",
         "CREATE TRIGGER money_in_after_truncate AFTER TRUNCATE ON transactions "
         "FOR EACH STATEMENT EXECUTE FUNCTION money_in_after_truncate()",
@@ -177,8 +185,8 @@ def _fill(dialect: _Dialect) -> list[str]:
     keys = dialect.keys("t")
     payer = keys["payer"]
     statements = []
-    for table, only in (("money_in_hours", "1 = 1"), ("money_in_payer_days", f"t.status = {_RECEIVED} AND {payer} IS NOT NULL")):
-        names = _KEYS[table]
+    for table, names in _KEYS.items():
+        only = _counted(table, "t")
         statements.append(
             f"INSERT INTO {table} ({', '.join(names)}, amount_cents, payments) "
             f"SELECT {', '.join(keys[name] for name in names)}, SUM(t.amount_cents), COUNT(*) "
@@ -208,6 +216,17 @@ def upgrade() -> None:
         sa.Column("amount_cents", sa.BigInteger(), nullable=False),
         sa.Column("payments", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("hour", "till_number", "kind", "status"),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
+        "money_in_days",
+        sa.Column("day", sa.Integer(), nullable=False),
+        sa.Column("till_number", sa.String(), nullable=False),
+        sa.Column("kind", sa.String(), nullable=False),
+        sa.Column("status", sa.String(), nullable=False),
+        sa.Column("amount_cents", sa.BigInteger(), nullable=False),
+        sa.Column("payments", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("day", "till_number", "kind", "status"),
         sqlite_with_rowid=False,
     )
     op.create_table(
@@ -251,7 +270,7 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER money_in_after_{operation}" + (" ON transactions" if postgresql else ""))
         if postgresql:
             op.execute(f"DROP FUNCTION money_in_after_{operation}()")
-    for table in ("money_in_version", "money_in_payers", "money_in_payer_days", "money_in_hours"):
+    for table in ("money_in_version", "money_in_payers", "money_in_payer_days", "money_in_days", "money_in_hours"):
         op.drop_table(table)
     with op.batch_alter_table("transactions") as batch_op:
         batch_op.drop_index("ix_transactions_money_in")
