@@ -23,6 +23,8 @@ PAGES: list[tuple[st.Page, Permission | None, str]] = [
      "Money"),
     (st.Page("pages/ask_to_pay.py", title="Ask to pay", icon=":material/phone_iphone:"), Permission.ASK_TO_PAY,
      "Money"),
+    (st.Page("pages/history.py", title="Fill in history", icon=":material/manage_history:"), Permission.FILL_HISTORY,
+     "Money"),
     (st.Page("pages/pay.py", title="Pay someone", icon=":material/send_money:"), Permission.PAY_OUT, "Money out"),
     (st.Page("pages/payments.py", title="Payments", icon=":material/receipt:"), Permission.PAY_OUT, "Money out"),
     (st.Page("pages/recipients.py", title="Recipients", icon=":material/contacts:"), Permission.PAY_OUT, "Money out"),

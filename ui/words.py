@@ -17,6 +17,7 @@ __all__ = [
     "Status",
     "destination",
     "event_kind",
+    "history_filled",
     "kes",
     "kes_exact",
     "kes_in_words",
@@ -87,6 +88,17 @@ def payment_kind(kind: str) -> str:
 def payment_status(status: str) -> str:
     """A payment's stored status as people say it: "Received", "Reversed", "Voided"."""
     return PAYMENT_STATUSES.get(status) or status.replace("_", " ").capitalize()
+
+
+def history_filled(listed: int, stored: int, already_had: int) -> str:
+    """What filling in history found, as "K2 listed 1,234 payments; 17 were missing and are now stored; 1,217 we
+    already had"."""
+    if not listed:
+        return "K2 listed no payments for these days."
+    payments = "payment" if listed == 1 else "payments"
+    were, are = ("was", "is") if stored == 1 else ("were", "are")
+    return (f"K2 listed {listed:,} {payments}; {stored:,} {were} missing and {are} now stored; "
+            f"{already_had:,} we already had.")
 
 
 def kes(amount: Decimal | None, *, cents: bool = False) -> str:

@@ -223,11 +223,20 @@ def _k2_failure(error: K2Error) -> str:
     return "K2 could not be asked"
 
 
-def check_yesterday(engine: Engine, client: K2Client, *, callback_url: str, waits: Waits = Waits()) -> Filled:
-    """The daily check: K2's list for yesterday (Nairobi) against ours, the missing payments filled in."""
+def check_yesterday(
+    engine: Engine,
+    client: K2Client,
+    actor: User = DAILY_CHECK,
+    *,
+    callback_url: str,
+    source: str | None = None,
+    waits: Waits = Waits(),
+) -> Filled:
+    """The daily check: K2's list for yesterday (Nairobi) against ours, the missing payments filled in; run by the
+    runtime each night (as `DAILY_CHECK`) or on demand by an owner or finance clerk."""
     yesterday = datetime.now(BUSINESS_TIMEZONE).date() - timedelta(days=1)
-    return fill_in(engine, client, DAILY_CHECK, yesterday, yesterday, callback_url=callback_url, waits=waits,
-                   action=AuditAction.HISTORY_CHECKED)
+    return fill_in(engine, client, actor, yesterday, yesterday, callback_url=callback_url, source=source,
+                   waits=waits, action=AuditAction.HISTORY_CHECKED)
 
 
 @dataclass(frozen=True, slots=True)
