@@ -14,20 +14,23 @@ from .access import AuditAction, Permission, User, record, require
 from .db.tables import AppSetting
 from .errors import InputError
 
-__all__ = ["Preferences", "load_preferences", "set_approval_threshold", "set_payout_api"]
+__all__ = ["Preferences", "load_preferences", "set_approval_threshold", "set_payout_api", "set_self_approval"]
 
 _SETTINGS: Table = AppSetting.__table__  # type: ignore[attr-defined]
 _THRESHOLD = "approval_threshold_kes"
 _PAYOUT_API = "payout_api"
+_SELF_APPROVAL = "self_approval"
 
 
 @dataclass(frozen=True, slots=True)
 class Preferences:
     """`approval_threshold`: a payout above it waits for a second person (None: none waits);
-    `payout_api`: "v1" (PAY, settlement transfers) or "v2" (send_money, external recipients)."""
+    `payout_api`: "v1" (PAY, settlement transfers) or "v2" (send_money, external recipients);
+    `self_approval`: a shop with a single owner lets the owner approve their own batch, after a second yes."""
 
     approval_threshold: Decimal | None = None
     payout_api: Literal["v1", "v2"] = "v1"
+    self_approval: bool = False
 
 
 def load_preferences(engine: Engine) -> Preferences:
@@ -38,6 +41,7 @@ def load_preferences(engine: Engine) -> Preferences:
     return Preferences(
         approval_threshold=Decimal(threshold) if threshold else None,
         payout_api="v2" if stored.get(_PAYOUT_API) == "v2" else "v1",
+        self_approval=stored.get(_SELF_APPROVAL) == "on",
     )
 
 
@@ -72,3 +76,8 @@ def set_payout_api(engine: Engine, actor: User, api: str, *, source: str | None 
     if api not in ("v1", "v2"):
         raise InputError("payout_api", "Payout API: choose v1 or v2.")
     _store(engine, actor, _PAYOUT_API, api, source=source)
+
+
+def set_self_approval(engine: Engine, actor: User, allowed: bool, *, source: str | None = None) -> None:
+    """Let the single owner approve their own payout batches (after a second confirmation), or not."""
+    _store(engine, actor, _SELF_APPROVAL, "on" if allowed else "off", source=source)

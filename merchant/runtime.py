@@ -9,6 +9,7 @@ import gc
 import logging
 import threading
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -20,6 +21,9 @@ from .db import open_database
 from .inbox import WEBHOOK_PATH, IngestWorker, WebhookReceiver
 from .money_in.backfill import DailyCheck
 from .outbound import OutboxWorker
+
+if TYPE_CHECKING:
+    from .payouts.runner import BatchRunner
 
 __all__ = ["Runtime", "current", "open_client", "release"]
 
@@ -57,6 +61,7 @@ class Runtime:
         self.ingest: IngestWorker | None = None
         self.outbox: OutboxWorker | None = None
         self.daily_check: DailyCheck | None = None
+        self.batches: BatchRunner | None = None
 
     @property
     def callback_url(self) -> str:
@@ -64,11 +69,19 @@ class Runtime:
         base = self.settings.public_base_url.rstrip("/")
         return f"{base}{WEBHOOK_PATH}" if base else ""
 
+    def open(self) -> Runtime:
+        """Open and migrate the database only, starting no worker: a command-line tool that sends nothing itself
+        (its requests are sent by the server's workers). Returns itself."""
+        if self.engine is None:
+            self.engine = open_database(self.settings.database_url, lock_timeout=self._lock_timeout)
+        return self
+
     def start(self) -> Runtime:
         """Open, migrate and start everything; idempotent per object. Returns itself."""
-        if self.engine is not None:
+        if self.ingest is not None:
             return self
-        self.engine = open_database(self.settings.database_url, lock_timeout=self._lock_timeout)
+        self.open()
+        assert self.engine is not None
         code = new_setup_code(self.engine)
         if code is not None:  # the console and the log: only whoever runs the server can claim it
             print(f"No owner account yet. Open the dashboard and create it with the setup code {code}", flush=True)
@@ -90,6 +103,11 @@ class Runtime:
                 concurrency=self.settings.outbox_concurrency, per_second=self.settings.outbox_per_second,
             )
             self.outbox.start()
+            from .payouts.runner import BatchRunner  # here: the payouts services take this runtime as argument
+
+            self.batches = BatchRunner(self.engine, self.client, concurrency=self.settings.outbox_concurrency,
+                                       handed_over=self.outbox.wake)
+            self.batches.start()
             self.daily_check = DailyCheck(self.engine, self.client, callback_url=self.callback_url)
             self.daily_check.start()
         return self
@@ -100,6 +118,8 @@ class Runtime:
             self.receiver.detach()
         if self.daily_check is not None:
             self.daily_check.stop()
+        if self.batches is not None:
+            self.batches.stop()
         if self.outbox is not None:
             self.outbox.stop()
         if self.ingest is not None:
@@ -108,7 +128,7 @@ class Runtime:
             self.client.close()
         if self.engine is not None:
             self.engine.dispose()
-        self.engine = self.client = self.ingest = self.outbox = self.daily_check = None
+        self.engine = self.client = self.ingest = self.outbox = self.daily_check = self.batches = None
 
     def install(self) -> None:
         """Make this the runtime `current()` answers in this process (the server's lifespan calls it)."""

@@ -49,6 +49,8 @@ class AuditAction(StrEnum):
     EXPORTED = "exported"
     REPROCESSED = "reprocessed"
     RECIPIENT_CHANGED = "recipient_changed"  # a payout recipient added, confirmed, renamed or disabled
+    BATCH_SUBMITTED = "batch_submitted"  # a spreadsheet of payouts, waiting for a second person
+    BATCH_CHANGED = "batch_changed"  # a batch paused, resumed or cancelled
     HISTORY_FILLED = "history_filled"  # payments K2 listed for a range, the missing ones stored
     HISTORY_CHECKED = "history_checked"  # the daily check of yesterday against K2's list
 

@@ -29,6 +29,8 @@ __all__ = [
     "TransferRecord",
     "SendMoneyRecord",
     "WebhookSubscriptionRecord",
+    "PayoutBatch",
+    "PayoutRow",
     "OUTCOME_TABLES",
     "MoneyInHour",
     "MoneyInDay",
@@ -374,6 +376,54 @@ OUTCOME_TABLES: dict[str, type[_Outcome]] = {
     "settlement_transfer": TransferRecord,
     "send_money": SendMoneyRecord,
 }
+
+
+class PayoutBatch(SQLModel, table=True):
+    """A spreadsheet of payouts as submitted: who entered it and who let it go, which API pays it, and where it
+    stands (`merchant.payouts.batches`). `file_hash` stops the same file being submitted twice by accident."""
+
+    __tablename__ = "payout_batches"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(unique=True)  # the submission's token: the same submission again is this batch
+    file_name: str
+    file_hash: str = Field(index=True)
+    api: str  # v1 (one PAY payment per row) or v2 (send_money, rows in chunks)
+    state: str
+    row_count: int
+    total_cents: int = Field(sa_type=BigInteger)
+    retry_of: int | None = Field(default=None, foreign_key="payout_batches.id")  # the batch whose failed rows these are
+    created_by: str
+    created_at: datetime = _utc()
+    decided_by: str | None = None  # who approved or declined it
+    decided_at: datetime | None = _utc(nullable=True)
+    note: str | None = Field(default=None, sa_type=Text)  # why it was declined or cancelled
+
+
+class PayoutRow(SQLModel, table=True):
+    """One row of a batch: the destination and amount as checked, its recipient at K2 once found or made, and
+    `request_ref`, the outbox request that pays it (one per row on v1; a chunk's, shared, on v2, with `leg` the
+    row's place among its destinations)."""
+
+    __tablename__ = "payout_rows"
+    __table_args__ = (Index("ix_payout_rows_batch_state", "batch_id", "state"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="payout_batches.id")
+    number: int  # the row's number in the file (header = 1)
+    type: str
+    nickname: str
+    details_json: str = Field(sa_type=Text)
+    destination_key: str = Field(index=True)
+    amount_cents: int = Field(sa_type=BigInteger)
+    description: str
+    reference: str | None = None
+    state: str  # before the outbox: waiting, enqueued, cancelled, refused
+    reason: str | None = Field(default=None, sa_type=Text)
+    recipient_id: int | None = Field(default=None, foreign_key="recipients.id")
+    request_ref: str | None = Field(default=None, index=True)
+    leg: int | None = None
+    created_at: datetime = _utc()
 
 
 class MoneyInHour(SQLModel, table=True):

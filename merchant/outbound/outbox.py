@@ -187,18 +187,21 @@ def claim_queued(engine: Engine, limit: int) -> list[OutboxRow]:
     """Take up to `limit` queued rows, oldest first, in one conditional UPDATE: each is claimed once, whoever
     else is claiming (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's one writer serialises claims)."""
     now = _now()
+    # Materialised once: PostgreSQL may run a LIMIT subquery of an UPDATE again per row, claiming more than
+    # `limit` rows (every queued one, past the rate limit and the worker's concurrency).
     chosen = (
         select(OUTBOX.c.id)
         .where(OUTBOX.c.state == OutboxState.QUEUED)
         .order_by(OUTBOX.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
+        .cte("chosen")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     with engine.begin() as connection:
         rows = connection.execute(
             update(OUTBOX)
-            .where(OUTBOX.c.id.in_(chosen), OUTBOX.c.state == OutboxState.QUEUED)
+            .where(OUTBOX.c.id.in_(select(chosen.c.id)), OUTBOX.c.state == OutboxState.QUEUED)
             .values(state=OutboxState.SENDING, sent_at=now, updated_at=now)
             .returning(*OUTBOX.c)
         ).all()
@@ -240,7 +243,8 @@ def settle_from_results(engine: Engine, *, check_after: timedelta) -> int:
     answers, matched by our id; returns how many moved. One now known to be pending is asked about after
     `check_after` if no final result comes."""
     moved = 0
-    with engine.begin() as connection:
+    # IMMEDIATE: it reads, then writes; a deferred transaction whose snapshot another writer overtook could not.
+    with engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
         for kind, model in OUTCOME_TABLES.items():
             results: Table = model.__table__  # type: ignore[attr-defined]
             # Matched by our id in the metadata, or by K2's id where K2 echoes no metadata (settlement transfers).

@@ -14,6 +14,8 @@ class OutboxState(StrEnum):
     AWAITING_APPROVAL = "awaiting_approval"  # above the owner's threshold: a second person must let it go
     DECLINED = "declined"  # the second person said no: never sent
     QUEUED = "queued"  # written (and approved, where it needed to be), not yet sent
+    HELD = "held"  # queued, but its batch is paused: not sent until resumed
+    CANCELLED = "cancelled"  # taken back before it was sent: never sent
     SENDING = "sending"  # claimed by a worker, the POST is under way (or the process died during it)
     ACCEPTED = "accepted"  # K2 holds it (we have its Location); its result will settle it
     SUCCEEDED = "succeeded"  # K2 reports the money moved
@@ -26,7 +28,8 @@ class OutboxState(StrEnum):
 _ = OutboxState
 TRANSITIONS: dict[OutboxState, frozenset[OutboxState]] = {
     _.AWAITING_APPROVAL: frozenset({_.QUEUED, _.DECLINED}),
-    _.QUEUED: frozenset({_.SENDING}),
+    _.QUEUED: frozenset({_.SENDING, _.HELD, _.CANCELLED}),
+    _.HELD: frozenset({_.QUEUED, _.CANCELLED}),
     # K2's result callback can arrive before its answer to our POST.
     _.SENDING: frozenset({_.ACCEPTED, _.UNKNOWN, _.REJECTED, _.NOT_SENT, _.SUCCEEDED, _.FAILED}),
     _.ACCEPTED: frozenset({_.SUCCEEDED, _.FAILED}),
@@ -37,6 +40,7 @@ TRANSITIONS: dict[OutboxState, frozenset[OutboxState]] = {
     _.REJECTED: frozenset(),
     _.NOT_SENT: frozenset(),
     _.DECLINED: frozenset(),
+    _.CANCELLED: frozenset(),
 }
 FINAL = frozenset(state for state, targets in TRANSITIONS.items() if not targets)
 OPEN = frozenset({_.SENDING, _.ACCEPTED, _.UNKNOWN})  # sent, or maybe sent, and not yet settled

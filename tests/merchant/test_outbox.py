@@ -95,6 +95,18 @@ class TestTable:
         assert sorted(claimed) == sorted(f"r{n}" for n in range(200))
         engine.dispose()
 
+    def test_a_claim_takes_no_more_than_asked(self, database_url: str) -> None:
+        """The worker asks for as many rows as it holds tokens and free senders for (PostgreSQL once re-ran the
+        LIMIT subquery per row and handed over every queued row at once)."""
+        engine = open_database(database_url)
+        with engine.begin() as connection:
+            for n in range(50):
+                enqueue(connection, request_ref=f"r{n}", kind="incoming_payment", params=stk_params(f"r{n}"),
+                        amount=Decimal(1))
+        assert [row.request_ref for row in claim_queued(engine, 3)] == ["r0", "r1", "r2"]
+        assert len(claim_queued(engine, 40)) == 40
+        engine.dispose()
+
 
 @pytest.fixture
 def runtime_for(receiver: Receiver, database_url: str) -> Iterator[Callable[..., Runtime]]:
