@@ -309,7 +309,7 @@ class DailyCheck:
         *,
         callback_url: str,
         first_after: timedelta = timedelta(minutes=1),
-        retry_after: timedelta = timedelta(minutes=15),
+        retry_after: timedelta = timedelta(hours=1),
         past_midnight: timedelta = timedelta(minutes=30),
     ) -> None:
         self.engine = engine

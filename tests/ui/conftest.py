@@ -66,3 +66,18 @@ def app() -> AppTest:
     page = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30)
     page.run()
     return page
+
+
+def offered(database_url: str, role: Role, script: str, header: str, *, to: set[Role]) -> None:
+    """Signed in through the frame as `role`, the navigation opens `script` (showing `header`) exactly when `role` is
+    one of `to`; otherwise the page is not registered at all."""
+    add(database_url, "someone", role)
+    page = sign_in(app(), "someone")
+    if role not in to:
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            page.switch_page(script)
+        return
+    page.switch_page(script)
+    page.run()
+    assert not page.exception, page.exception
+    assert header in [element.value for element in page.header]

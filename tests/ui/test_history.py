@@ -17,7 +17,7 @@ from k2sim import RunningSim, SimConfig, start_in_thread
 from merchant.access import Role
 from merchant.money_in import BUSINESS_TIMEZONE, day_range
 
-from .conftest import add, app, page_as, sign_in
+from .conftest import offered, page_as
 
 TODAY = datetime.now(BUSINESS_TIMEZONE).date()
 YESTERDAY = TODAY - timedelta(days=1)
@@ -126,14 +126,4 @@ def test_cashiers_and_viewers_get_only_a_refusal(k2, role: Role) -> None:
 
 @pytest.mark.parametrize("role", list(Role))
 def test_the_navigation_offers_it_to_finance_and_the_owner_only(k2, role: Role) -> None:
-    _, database_url = k2
-    add(database_url, "someone", role)
-    page = sign_in(app(), "someone")
-    if role in (Role.OWNER, Role.FINANCE):
-        page.switch_page("pages/history.py")
-        page.run()
-        assert not page.exception, page.exception
-        assert "Fill in history" in [header.value for header in page.header]
-    else:
-        with pytest.raises(ValueError, match="Could not find a navigation page"):
-            page.switch_page("pages/history.py")
+    offered(k2[1], role, "pages/history.py", "Fill in history", to={Role.OWNER, Role.FINANCE})
