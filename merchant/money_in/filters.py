@@ -9,7 +9,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Table, and_, or_
+from sqlalchemy import ColumnElement, String, Table, and_, or_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from k2.phones import to_e164
 
@@ -79,11 +81,30 @@ _SEARCHED = (
 )
 
 
+class _Folded(FunctionElement[str]):
+    """A column for a case-insensitive LIKE: `lower(column)`, but the bare column on SQLite, whose LIKE already
+    ignores (ASCII) case as its lower() does; skipping lower() there halves a search's time."""
+
+    type = String()
+    name = "folded"
+    inherit_cache = True
+
+
+@compiles(_Folded)
+def _lowered(element: _Folded, compiler: Any, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_Folded, "sqlite")
+def _as_is(element: _Folded, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
 def _matches(search: str) -> ColumnElement[bool]:
     """Every word in some searched column (case-insensitive), or the whole text as a phone number in any form."""
     words = []
     for word in search.split():
-        options = [column.icontains(word, autoescape=True) for column in _SEARCHED]
+        options = [_Folded(column).contains(word.lower(), autoescape=True) for column in _SEARCHED]
         if word.isdigit() and word.startswith("0") and len(word) > 1:  # 0712… is +254712…
             options.append(_T.c.sender_phone.startswith(f"+254{word[1:]}", autoescape=True))
         words.append(or_(*options))

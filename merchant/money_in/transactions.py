@@ -13,7 +13,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
@@ -155,6 +155,13 @@ def totals(engine: Engine, filter: MoneyInFilter) -> Totals:  # noqa: A002 - the
                   int(count) - int(received_count))
 
 
+def _summed(rows: Sequence[Payment]) -> Totals:
+    kept = [row.amount for row in rows if row.status == _RECEIVED]
+    undone = [row.amount for row in rows if row.status != _RECEIVED]
+    return Totals(len(rows), from_cents(0) + sum(kept, Decimal(0)), len(kept), from_cents(0) + sum(undone, Decimal(0)),
+                  len(undone))
+
+
 def transactions(engine: Engine, filter: MoneyInFilter, *, offset: int = 0,  # noqa: A002
                  limit: int = PAGE_SIZE) -> TransactionsPage:
     """One page of the filter's payments, newest first, with the filter's totals."""
@@ -164,6 +171,8 @@ def transactions(engine: Engine, filter: MoneyInFilter, *, offset: int = 0,  # n
     query = select(*_ROW_COLUMNS).where(*conditions(filter)).order_by(*_NEWEST_FIRST).offset(offset).limit(limit)
     with engine.connect() as connection:
         rows = tuple(_payment(row) for row in connection.execute(query))
+    if offset == 0 and len(rows) < limit:  # the whole filter is on this page: a rare search need not scan twice
+        return TransactionsPage(rows, offset, _summed(rows))
     return TransactionsPage(rows, offset, totals(engine, filter))
 
 
