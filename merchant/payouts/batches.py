@@ -250,6 +250,7 @@ class BatchRowView:
     reason: str | None
     transaction_reference: str | None
     updated_at: datetime | None
+    request_ref: str  # our id in K2's metadata (a v2 chunk's rows share it)
 
 
 def _engine(runtime: Runtime) -> Engine:
@@ -648,7 +649,7 @@ def _status_rows(connection: Connection, batch: Row) -> Iterator[BatchRowView]:
             number=row.number, type=row.type, nickname=row.nickname, details=json.loads(row.details_json),
             destination_key=row.destination_key, amount=from_cents(row.amount_cents), description=row.description, reference=row.reference,
             status=status, reason=reason, transaction_reference=leg.get("transaction_reference") or None,
-            updated_at=row.outbox_updated_at,
+            updated_at=row.outbox_updated_at, request_ref=row.request_ref,
         )
 
 
