@@ -345,6 +345,9 @@ class DailyCheck:
         if self._checked != yesterday:
             try:
                 filled = check_yesterday(self.engine, self.client, callback_url=self.callback_url)
+            except InputError as err:  # a setting is missing (PUBLIC_BASE_URL): said once an hour, plainly
+                log.warning("daily check of %s cannot run: %s", yesterday, err.message)
+                return self._retry_after.total_seconds()
             except Exception:  # the thread keeps running; the log says what failed (no sign of it in the audit)
                 log.exception("daily check of %s failed", yesterday)
                 return self._retry_after.total_seconds()

@@ -101,6 +101,8 @@ class TestFillIn:
         drained(sim)
         assert eventually(lambda: count(engine, "transactions"), lambda n: n == 60) == 60
         missed = traffic(sim, 40, FIRST, LAST, webhooks=False)
+        drained(sim)
+        assert count(engine, "transactions") == 60  # their webhooks never came
 
         filled = fill(engine, client, receiver)
 
