@@ -18,6 +18,7 @@ import argparse
 import secrets
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 from ..access import User, get_user
@@ -59,8 +60,14 @@ def _status(runtime: Runtime, batch_id: int) -> str:
     batch = get_batch(runtime.engine, batch_id)
     if batch is None:
         raise InputError("batch", f"There is no batch {batch_id}.")
-    return (f"batch {batch.id} ({batch.file_name}): {batch.row_count:,} rows, KES {batch.total:,}, "
-            f"{batch.status_words}; KES {batch.paid:,} paid")
+    paid = f"; KES {_kes(batch.paid)} paid" if batch.paid else ""
+    return f"batch {batch.id} ({batch.file_name}): {batch.row_count:,} rows, KES {_kes(batch.total)}, " \
+           f"{batch.status_words}{paid}"
+
+
+def _kes(amount: Decimal) -> str:
+    """Shillings with separators; cents only where there are some (a bank payment)."""
+    return f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             for warning in checked.warnings:
                 print(f"{warning} (a warning)")
             print(f"{len(checked.rows):,} rows fine, {len(checked.problems):,} problems; "
-                  f"KES {sum(row.amount for row in checked.rows):,} in all", file=sys.stderr)
+                  f"KES {_kes(sum((row.amount for row in checked.rows), Decimal(0)))} in all", file=sys.stderr)
             return 1 if checked.problems else 0
         if options.command == "submit":
             path = Path(options.file)
