@@ -5,8 +5,6 @@ from __future__ import annotations
 import tempfile
 from datetime import date, datetime, timedelta
 from functools import partial
-from typing import IO
-
 import pandas as pd
 import streamlit as st
 
@@ -27,13 +25,15 @@ def paid_tills(database_url: str) -> list[str]:
     return tills(database())
 
 
-def download(user: User, wanted: MoneyInFilter, format: str, address: str | None) -> IO[bytes]:
-    """The export, written chunk by chunk to a temporary file when the button is clicked (and audited then)."""
-    file = tempfile.TemporaryFile()
-    for chunk in export(database(), user, wanted, format=format, wording=WORDS, source=address):  # type: ignore[arg-type]
-        file.write(chunk)
-    file.seek(0)
-    return file
+def download(user: User, wanted: MoneyInFilter, format: str, address: str | None) -> bytes:
+    """The export, made when the button is clicked (and audited then): written chunk by chunk to a temporary file,
+    then read once, since Streamlit hands a download over as one bytes object."""
+    with tempfile.TemporaryFile() as file:
+        for chunk in export(database(), user, wanted, format=format, wording=WORDS,  # type: ignore[arg-type]
+                            source=address):
+            file.write(chunk)
+        file.seek(0)
+        return file.read()
 
 
 def turn(step: int) -> None:

@@ -214,11 +214,11 @@ def test_downloads_are_the_filter_audited_and_sum_to_the_total(shop: str, deferr
     page = run_page()
     assert [button.proto.label for button in page.get("download_button")] == ["Download CSV", "Download Excel"]
     first, last = nairobi(29, 0).date(), nairobi(0, 0).date()
-    lines = list(csv.reader(io.StringIO(deferred[f"transactions_{first}_{last}.csv"]().read().decode("utf-8-sig"))))
+    lines = list(csv.reader(io.StringIO(deferred[f"transactions_{first}_{last}.csv"]().decode("utf-8-sig"))))
     assert [line[1] for line in lines[1:]] == ["REF0000001", "REF0000002", "REF0000003", "OJQ8USH5XK"]
     assert lines[3][2:6] == ["Till payment", "Reversed", "", "500.00"] and lines[1][8] == "0700 000 001"
     assert sum(Decimal(line[4]) for line in lines[1:] if line[4]) == Decimal("2663.49")
-    workbook = openpyxl.load_workbook(deferred[f"transactions_{first}_{last}.xlsx"]())
+    workbook = openpyxl.load_workbook(io.BytesIO(deferred[f"transactions_{first}_{last}.xlsx"]()))
     assert [row[1] for row in workbook["Transactions"].iter_rows(min_row=2, values_only=True)] == [
         "REF0000001", "REF0000002", "REF0000003", "OJQ8USH5XK"]
     entries = audit_log(open_database(shop), actions=[AuditAction.EXPORTED])
