@@ -225,6 +225,17 @@ class TestTrafficAndReset:
         state = api.client.get("/sim/state").json()
         assert state["receipts"] == 300 and Decimal(state["balance"]["value"]) > before
 
+    def test_traffic_without_webhooks_is_only_listed_by_polling(self, api: Api, inbox: Inbox) -> None:
+        api.subscribe("buygoods_transaction_received")
+        window = {"from_time": "2024-03-01T00:00:00+03:00", "to_time": "2024-03-08T00:00:00+03:00"}
+        made = api.client.post("/sim/traffic", json={"count": 25, **window, "webhooks": False}).json()
+        polled = api.create("/api/v1/polling", {"scope": "company", "scope_reference": "", **window,
+                                                "_links": {"callback_url": CALLBACK}})
+        api.drain()
+        assert made["generated"] == 25 and inbox.bodies(HOOKS) == []
+        assert len(api.attributes(polled)["transactions"]) == 25
+        assert api.client.post("/sim/traffic", json={"count": 1, "webhooks": "no"}).status_code == 422
+
     @pytest.mark.parametrize("body", [{"count": 0}, {"count": "ten"}, {"count": 5, "from_time": "2030-01-01T00:00:00Z",
                                                                       "to_time": "2020-01-01T00:00:00Z"}])
     def test_traffic_rejects_bad_requests(self, api: Api, body: dict[str, object]) -> None:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from k2sim import RunningSim
 from merchant.access import CONSOLE, AuditAction, NotAllowed, Role, audit_log
 from merchant.db import open_database
 from merchant.errors import InputError
+from merchant.inbox import map_event
 from merchant.money_in import BUSINESS_TIMEZONE
 from merchant.money_in.backfill import (
     DailyCheck,
@@ -92,6 +93,34 @@ def fill(engine: sa.Engine, client: K2Client, receiver: Receiver, first: date = 
 def drained(sim: RunningSim) -> None:
     """Every callback and webhook the emulator owes has been delivered."""
     httpx.post(f"{sim.base_url}/sim/drain", timeout=30).raise_for_status()
+
+
+def polled(*items: tuple[str, dict]) -> dict:
+    """A polling result holding these `(type, resource)` items."""
+    return {"data": {"id": "p-1", "type": "polling", "attributes": {
+        "status": "Success", "transactions": [{"type": kind, "resource": resource} for kind, resource in items]}}}
+
+
+class TestMapping:
+    def test_a_polled_item_keeps_its_kind_and_a_reversed_one_is_a_reversal(self) -> None:
+        at = "2026-11-20T10:43:19+03:00"
+        body = polled(
+            ("Buygoods Transaction", {"id": "b", "reference": "RB1", "amount": "250.00", "status": "Received",
+                                      "origination_time": at, "till_number": "K000000",
+                                      "sender_phone_number": "+254712345678"}),
+            ("External Till to Till Transaction", {"id": "t", "reference": "RT1", "amount": "9000", "status":
+                                                   "Complete", "origination_time": at, "sending_till": "890642"}),
+            ("Merchant to Merchant Transaction", {"id": "m-7", "amount": "4000", "status": "Received",
+                                                  "origination_time": at, "sending_merchant": "Jane Flowers"}),
+            ("Buygoods Transaction", {"id": "r", "reference": "RR1", "amount": "100", "status": "Reversed",
+                                      "origination_time": at}),
+        )
+        mapped = map_event(body, event_id="polling:p-1:Success", received_at=datetime.now(BUSINESS_TIMEZONE))
+        kinds = {row["reference"]: (row["kind"], row["sender_till"], row["sender_merchant"])
+                 for row in mapped.transactions}
+        assert kinds == {"RB1": ("buygoods", None, None), "RT1": ("b2b", "890642", None),
+                         "m-7": ("m2m", None, "Jane Flowers"), "RR1": ("buygoods", None, None)}
+        assert [(row["reference"], row["status"]) for row in mapped.reversals] == [("RR1", "reversed")]
 
 
 class TestFillIn:
