@@ -29,13 +29,15 @@ _OPERATIONS = ("insert", "update", "delete")
 class _Dialect:
     """One dialect's SQL for the rollups' key expressions over a row alias `r`."""
 
-    def __init__(self, epoch: str, whole: str) -> None:
+    def __init__(self, epoch: str, whole: str, moment: str) -> None:
         self._epoch = epoch  # seconds since 1970 UTC of `{r}.occurred_at`
         self._whole = whole  # `{x}` divided by `{n}`, rounded down to an integer
+        self._moment = moment  # `{r}.occurred_at` as a UTC time that sorts as it compares
 
     def keys(self, r: str) -> dict[str, str]:
         epoch = self._epoch.format(r=r)
         return {
+            "moment": self._moment.format(r=r),
             "hour": self._whole.format(x=epoch, n=3600),
             "day": self._whole.format(x=f"{epoch} + 10800", n=86400),  # Nairobi is UTC+3
             "till_number": f"COALESCE({r}.till_number, '')",
@@ -46,9 +48,12 @@ class _Dialect:
         }
 
 
-# SQLite's floor() needs its optional math functions; its epoch is an integer, so integer division does.
-_SQLITE = _Dialect("CAST(strftime('%s', {r}.occurred_at) AS INTEGER)", "(({x}) / {n})")
-_POSTGRESQL = _Dialect("extract(epoch FROM {r}.occurred_at)", "CAST(floor(({x}) / {n}) AS INTEGER)")
+# SQLite's floor() needs its optional math functions; its epoch is an integer, so integer division does. A time
+# written there by another tool may carry an offset ("...+03:00"): strftime reads it as the UTC moment it is.
+_SQLITE = _Dialect("CAST(strftime('%s', {r}.occurred_at) AS INTEGER)", "(({x}) / {n})",
+                   "strftime('%Y-%m-%d %H:%M:%f', {r}.occurred_at)")
+_POSTGRESQL = _Dialect("extract(epoch FROM {r}.occurred_at)", "CAST(floor(({x}) / {n}) AS INTEGER)",
+                       "{r}.occurred_at")
 _RECEIVED = "'received'"
 
 
@@ -95,7 +100,7 @@ def _sqlite_change(r: str, sign: int) -> list[str]:
         ]
     return statements + [
         f"INSERT INTO money_in_payers (payer, first_day, last_at, last_id) "
-        f"SELECT {payer}, {first_day}, {r}.occurred_at, {r}.id WHERE {r}.status = {_RECEIVED} AND {payer} IS NOT NULL "
+        f"SELECT {payer}, {first_day}, {keys['moment']}, {r}.id WHERE {r}.status = {_RECEIVED} AND {payer} IS NOT NULL "
         "ON CONFLICT (payer) DO UPDATE SET first_day = excluded.first_day, "
         "last_id = CASE WHEN excluded.last_at >= last_at THEN excluded.last_id ELSE last_id END, "
         "last_at = max(last_at, excluded.last_at)",
@@ -195,8 +200,9 @@ def _fill(dialect: _Dialect) -> list[str]:
     return statements + [
         "INSERT INTO money_in_payers (payer, first_day, last_at, last_id) "
         "SELECT payer, first_day, occurred_at, id FROM ("
-        f"SELECT {payer} AS payer, MIN({keys['day']}) OVER (PARTITION BY {payer}) AS first_day, t.occurred_at, t.id, "
-        f"ROW_NUMBER() OVER (PARTITION BY {payer} ORDER BY t.occurred_at DESC, t.id DESC) AS n "
+        f"SELECT {payer} AS payer, MIN({keys['day']}) OVER (PARTITION BY {payer}) AS first_day, "
+        f"{keys['moment']} AS occurred_at, t.id, "
+        f"ROW_NUMBER() OVER (PARTITION BY {payer} ORDER BY {keys['moment']} DESC, t.id DESC) AS n "
         f"FROM transactions AS t WHERE t.status = {_RECEIVED} AND {payer} IS NOT NULL) AS x WHERE n = 1",
         "INSERT INTO money_in_version (id, changes) VALUES (1, 0)",
     ]
