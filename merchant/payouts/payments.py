@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,7 +49,11 @@ __all__ = [
     "approve_payment",
     "awaiting_approval",
     "check_payment",
+    "checked_amount",
+    "checked_description",
+    "checked_reference",
     "decline_payment",
+    "destination_fields",
     "export_payments",
     "get_payment",
     "pay",
@@ -143,15 +148,9 @@ def check_payment(
         raise InputError("recipient", "Recipient: choose who to pay (add them on the Recipients page first).")
     if recipient.disabled:
         raise InputError("recipient", f"Recipient: {recipient.nickname} is disabled; enable them first.")
-    value = _amount(amount, recipient.type.value)
-    text = " ".join((description or "").split())
-    if not text:
-        raise InputError("description", "Description: say what the payment is for, e.g. 'Stock, invoice 114'.")
-    if len(text) > MAX_DESCRIPTION:
-        raise InputError("description", f"Description: at most {MAX_DESCRIPTION} characters.")
-    ours = " ".join((reference or "").split()) or None
-    if ours is not None and len(ours) > MAX_REFERENCE:
-        raise InputError("reference", f"Reference: at most {MAX_REFERENCE} characters.")
+    value = checked_amount(amount, recipient.type.value)
+    text = checked_description(description)
+    ours = checked_reference(reference)
     if not runtime.callback_url:
         raise InputError("PUBLIC_BASE_URL", "PUBLIC_BASE_URL is not set: K2 could not tell us the outcome.")
     preferences = load_preferences(engine)
@@ -216,18 +215,31 @@ def pay(
     return written
 
 
-def _amount(amount: Decimal | str, recipient_type: str) -> Decimal:
-    """A positive amount: whole shillings to M-Pesa (phones, tills, paybills), cents allowed to a bank."""
+_THOUSANDS = re.compile(r"\d{1,3}(,\d{3})+(\.\d*)?")
+_CURRENCY = re.compile(r"^(KES|KSHS?|SHS?)\.?|/[=-]$")  # "KES 1,500", "Ksh. 1500", "Shs 1500", "1500/="
+
+
+def checked_amount(amount: Decimal | str, recipient_type: str) -> Decimal:
+    """A positive amount: whole shillings to M-Pesa (phones, tills, paybills), cents allowed to a bank.
+
+    Text may carry a currency ("KES 1,500", "Ksh. 1500", "1500/=") and thousands separators; a comma anywhere
+    else ("1500,50") is refused, never read as 150,050."""
     if isinstance(amount, str):
-        text = amount.replace(",", "").strip()
+        text = re.sub(r"\s", "", amount).upper()
         if not text:
             raise InputError("amount", "Amount: enter how many shillings to pay, e.g. 1500.")
-        try:  # "KES 1,500", "Ksh 1500" and "1500" all mean 1,500 shillings
-            amount = Decimal(text.upper().removeprefix("KES").removeprefix("KSH").strip())
+        number = _CURRENCY.sub("", text)
+        if "," in number and not _THOUSANDS.fullmatch(number):
+            number = "not a number"
+        try:
+            amount = Decimal(number.replace(",", ""))
         except InvalidOperation:
-            raise InputError("amount", f"Amount: {text!r} is not a number of shillings (e.g. 1500).") from None
+            raise InputError("amount", f"Amount: {amount.strip()!r} is not a number of shillings (e.g. 1500 or "
+                                       "1,500).") from None
     if not amount.is_finite() or amount <= 0:
         raise InputError("amount", "Amount: pay at least KES 1.")
+    if amount.adjusted() >= 15:  # no payment is this large, and Decimal's context cannot round it to cents
+        raise InputError("amount", f"Amount: {amount} shillings is not an amount one payment can be.")
     whole = recipient_type in _WHOLE_SHILLINGS
     if whole and amount != amount.to_integral_value():
         raise InputError("amount", f"Amount: M-Pesa moves whole shillings; pay {int(amount)} or {int(amount) + 1}, "
@@ -242,19 +254,37 @@ def _amount(amount: Decimal | str, recipient_type: str) -> Decimal:
     return amount.quantize(Decimal(1) if whole else Decimal("0.01"))
 
 
-def _destination(recipient: RecipientView) -> dict[str, Any]:
-    """The v2 send_money destination for a recipient: its K2 fields, without the amount and description."""
-    details = recipient.details
+def checked_description(description: str | None) -> str:
+    """What the payment is for, spaces folded; `InputError` when blank or longer than K2 takes."""
+    text = " ".join((description or "").split())
+    if not text:
+        raise InputError("description", "Description: say what the payment is for, e.g. 'Stock, invoice 114'.")
+    if len(text) > MAX_DESCRIPTION:
+        raise InputError("description", f"Description: at most {MAX_DESCRIPTION} characters.")
+    return text
+
+
+def checked_reference(reference: str | None) -> str | None:
+    """The merchant's own optional reference, spaces folded; None when blank."""
+    text = " ".join((reference or "").split()) or None
+    if text is not None and len(text) > MAX_REFERENCE:
+        raise InputError("reference", f"Reference: at most {MAX_REFERENCE} characters.")
+    return text
+
+
+def destination_fields(type: str, details: dict[str, Any], nickname: str) -> dict[str, Any]:
+    """The v2 send_money destination for a recipient of `type` with K2 fields `details`, less the amount and
+    description."""
     fields: dict[str, tuple[str, ...]] = {
         "mobile_wallet": ("phone_number", "network"),
         "bank_account": ("account_name", "account_number", "bank_branch_ref"),
         "till": ("till_number",),
         "paybill": ("paybill_number", "paybill_account_number"),
     }
-    destination = {"type": recipient.type.value, **{name: details.get(name) for name in fields.get(recipient.type, ())}}
-    if recipient.type in ("mobile_wallet", "bank_account"):
-        destination["nickname"] = recipient.nickname
-    if recipient.type == "mobile_wallet" and not destination.get("network"):
+    destination = {"type": type, **{name: details.get(name) for name in fields.get(type, ())}}
+    if type in ("mobile_wallet", "bank_account"):
+        destination["nickname"] = nickname
+    if type == "mobile_wallet" and not destination.get("network"):
         destination["network"] = "Safaricom"
     return destination
 
@@ -272,7 +302,8 @@ def _params(
     metadata = {REQUEST_REF_KEY: request_ref} | ({REFERENCE_KEY: reference} if reference else {})
     try:
         if api == "v2":
-            destination = _destination(recipient) | {"amount": amount, "description": description}
+            destination = destination_fields(recipient.type.value, recipient.details, recipient.nickname) | {
+                "amount": amount, "description": description}
             checked = SendMoneyParams(destinations=[destination], callback_url=runtime.callback_url,
                                       metadata=metadata)
             wire = checked.model_dump(mode="json", exclude={"callback_url"}, exclude_none=True)

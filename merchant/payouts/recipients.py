@@ -46,6 +46,8 @@ __all__ = [
     "RecipientView",
     "add_recipient",
     "check_recipient",
+    "checked_details",
+    "checked_nickname",
     "destination_key",
     "disable_recipient",
     "get_recipient",
@@ -197,8 +199,9 @@ def _engine(runtime: Runtime) -> Engine:
     return runtime.engine
 
 
-def _checked(type: str, details: dict[str, Any]) -> tuple[RecipientType, Any]:
-    """The k2 request model for this input; `InputError` naming the first field that is wrong."""
+def checked_details(type: str, details: dict[str, Any]) -> tuple[RecipientType, Any]:
+    """The k2 request model for this input; `InputError` naming the first field that is wrong (blank fields
+    are left out: a blank optional one is fine, a blank required one is named)."""
     try:
         kind = RecipientType(type)
     except ValueError:
@@ -254,7 +257,8 @@ def destination_key(type: str, details: dict[str, str]) -> str:
     return f"{kind.value}:{_plain(details['paybill_number'])}:{_plain(details['paybill_account_number'])}"
 
 
-def _nickname(nickname: str | None, kind: RecipientType, details: dict[str, str]) -> str:
+def checked_nickname(nickname: str | None, kind: RecipientType, details: dict[str, str]) -> str:
+    """The nickname with spaces folded, or the name K2 knows when blank; `InputError` when too long."""
     text = " ".join((nickname or "").split())
     if not text:
         if kind is RecipientType.MOBILE_WALLET:
@@ -364,7 +368,7 @@ def add_recipient(
     `RecipientNotAdded` (K2 unreachable or failing; nothing kept). K2 not answering returns the recipient
     `UNCONFIRMED`: it may exist at K2, so it is kept and never sent twice."""
     require(actor, Permission.PAY_OUT)
-    kind, params = _checked(type, details)
+    kind, params = checked_details(type, details)
     client = runtime.client
     if client is None:
         raise RecipientNotAdded("There is no K2 account set up (K2_CLIENT_ID and K2_CLIENT_SECRET): nothing was "
@@ -372,7 +376,7 @@ def add_recipient(
     engine = _engine(runtime)
     api_version = load_preferences(engine).payout_api
     fields = {name: str(value) for name, value in params.wire().items() if name not in ("type", "nickname")}
-    name = _nickname(nickname, kind, fields)
+    name = checked_nickname(nickname, kind, fields)
     key = destination_key(kind, fields)
     if api_version == "v2":
         params = params.model_copy(update={"nickname": name})
