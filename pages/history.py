@@ -11,7 +11,7 @@ from merchant.access import NotAllowed, Permission, can, mask_phone
 from merchant.errors import InputError
 from merchant.money_in import BUSINESS_TIMEZONE, day_range
 from merchant.money_in.backfill import Filled, check_yesterday, fill_in, found_by_polling, last_check
-from ui import database, fail, nairobi_time, runtime
+from ui import database, fail, runtime
 from ui.signin import current_user, source_address
 from ui.words import history_filled, kes_exact, nairobi_clock, payment_kind, payment_status, phone
 
@@ -95,24 +95,21 @@ elif check.failure:
 else:
     st.caption(f"Daily check of {check.first:%a %-d %b} ({nairobi_clock(check.at)}): "
                f"{history_filled(check.listed, check.stored, check.already_had)}")
-if found.empty:
+if not found:
     st.info(f"In the last {FOUND_DAYS} days every payment K2 listed had come by webhook.", icon=":material/verified:")
 else:
     see_phones = can(me.role, Permission.SEE_PHONES)
     st.caption(f"{total:,} payments in the last {FOUND_DAYS} days came only from K2's list"
                + (f"; the newest {len(found):,} are shown." if total > len(found) else ".")
                + " If this keeps happening, check Webhook subscriptions and that K2 can reach this server.")
-    st.dataframe(
-        pd.DataFrame({
-            "When": nairobi_time(found["occurred_at"]).dt.strftime("%d/%m/%Y %H:%M"),
-            "Amount": found["amount"].map(kes_exact),
-            "Payer": found["sender_name"].fillna(""),
-            "Phone": found["sender_phone"].map(lambda e164: phone(e164 if see_phones else mask_phone(e164))),
-            "Kind": found["kind"].map(payment_kind),
-            "Status": found["status"].map(payment_status),
-            "Reference": found["reference"],
-            "Till": found["till_number"].fillna(""),
-            "Found": nairobi_time(found["recorded_at"]).dt.strftime("%d/%m/%Y %H:%M"),
-        }),
-        hide_index=True, key="history_found",
-    )
+    st.dataframe(pd.DataFrame([{
+        "When": f"{paid.occurred_at.astimezone(BUSINESS_TIMEZONE):%d/%m/%Y %H:%M}",
+        "Amount": kes_exact(paid.amount),
+        "Payer": paid.payer or "",
+        "Phone": phone(paid.sender_phone if see_phones else mask_phone(paid.sender_phone)),
+        "Kind": payment_kind(paid.kind),
+        "Status": payment_status(paid.status),
+        "Reference": "" if paid.kind == "m2m" else paid.reference,  # an m2m's key is K2's id, not an M-Pesa code
+        "Till": paid.till_number or "",
+        "Stored": f"{one.found_at.astimezone(BUSINESS_TIMEZONE):%d/%m/%Y %H:%M}",
+    } for one in found for paid in [one.payment]]), hide_index=True, key="history_found")

@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import Engine, Table, func, select
 
 from k2 import (
@@ -39,17 +38,17 @@ from ..db.tables import Transaction, WebhookEvent
 from ..errors import InputError
 from ..inbox import Delivered, event_key, map_event, write_batch
 from ..inbox.mapping import OUTCOME_FAILED
-from ..money import from_cents
 from .filters import BUSINESS_TIMEZONE, day_range
+from .transactions import _NEWEST_FIRST, _ROW_COLUMNS, Payment, _payment  # one payment reads alike everywhere
 
 __all__ = [
     "DAILY_CHECK",
-    "FOUND_COLUMNS",
     "MAX_DAYS",
     "POLLING_KIND",
     "Check",
     "DailyCheck",
     "Filled",
+    "Found",
     "Waits",
     "check_yesterday",
     "fill_in",
@@ -265,37 +264,26 @@ def last_check(engine: Engine, action: AuditAction = AuditAction.HISTORY_CHECKED
                  detail.get("failure"))
 
 
-FOUND_COLUMNS = ("occurred_at", "reference", "kind", "till_number", "amount", "status", "sender_phone",
-                 "sender_name", "recorded_at")
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A payment K2 listed that no webhook had brought, and when this dashboard stored it (UTC)."""
+
+    payment: Payment
+    found_at: datetime
 
 
-def found_by_polling(engine: Engine, start: datetime, end: datetime, *, limit: int = 500) -> tuple[pd.DataFrame, int]:
-    """Payments in `[start, end)` that K2 listed and no webhook had brought (their row came from a polling
-    result): the newest `limit` with columns `FOUND_COLUMNS` (`amount` Decimal, times UTC), and how many in all."""
+def found_by_polling(engine: Engine, start: datetime, end: datetime, *, limit: int = 500) -> tuple[list[Found], int]:
+    """Payments in `[start, end)` whose row came from a polling result (K2 listed them; no webhook brought them
+    before): the newest `limit`, and how many in all."""
     found = (
-        select(_T)
+        select(*_ROW_COLUMNS, _T.c.recorded_at)
         .join(_EVENTS, _EVENTS.c.id == _T.c.event_id)
         .where(_T.c.occurred_at >= start, _T.c.occurred_at < end, _EVENTS.c.kind == POLLING_KIND)
     )
     with engine.connect() as connection:
         total = connection.execute(select(func.count()).select_from(found.subquery())).scalar_one()
-        rows = connection.execute(found.order_by(_T.c.occurred_at.desc()).limit(limit)).all()
-    frame = pd.DataFrame(
-        [
-            (row.occurred_at, row.reference, row.kind, row.till_number, from_cents(row.amount_cents), row.status,
-             row.sender_phone, _name(row.sender_first_name, row.sender_last_name) or row.sender_merchant,
-             row.recorded_at)
-            for row in rows
-        ],
-        columns=list(FOUND_COLUMNS),
-    )
-    for column in ("occurred_at", "recorded_at"):
-        frame[column] = pd.to_datetime(frame[column], utc=True)
-    return frame, total
-
-
-def _name(*parts: str | None) -> str | None:
-    return " ".join(part for part in parts if part) or None
+        rows = connection.execute(found.order_by(*_NEWEST_FIRST).limit(limit)).all()
+    return [Found(_payment(row), row.recorded_at) for row in rows], total
 
 
 class DailyCheck:

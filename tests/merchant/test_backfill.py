@@ -280,8 +280,11 @@ class TestDailyCheck:
         last = last_check(engine)
         assert last is not None and (last.first, last.listed, last.stored, last.failure) == (yesterday, 23, 3, None)
         found, total = found_by_polling(engine, *day_range(yesterday, yesterday))
-        assert total == 3 and len(found) == 3
-        assert found["amount"].map(type).eq(Decimal).all()
+        assert total == len(found) == 3
+        assert all(isinstance(one.payment.amount, Decimal) and one.payment.payer for one in found)
+        assert [one.payment.occurred_at for one in found] == sorted((one.payment.occurred_at for one in found),
+                                                                    reverse=True)
+        assert found_by_polling(engine, *day_range(yesterday, yesterday), limit=2)[1] == 3
         assert audit_log(engine, actions=[AuditAction.HISTORY_CHECKED]).iloc[0]["actor"] == "daily-check"
 
     def test_the_runtime_thread_runs_it_soon_after_start(self, sim, client, receiver, engine) -> None:
