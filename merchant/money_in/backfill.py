@@ -2,12 +2,12 @@
 
 Each Nairobi day is one polling request: K2 documents no longest range (its own examples ask for a week), and a
 day keeps one result to what a busy till takes in a day (a few thousand items, stored as one event), stops a failure
-from costing more than a day's work, and is exactly what the daily check asks. Its result (fetched by GET on the Location; K2 also posts it to our
-webhook route) is recorded through the inbox exactly as that callback would be: one `webhook_events` row keyed
-`polling:<id>:<status>` and its transactions written insert-or-ignore by reference. So a payment that came by
-webhook is kept as it came, a missing one is stored once, and the callback and the GET of one request agree.
-A payment whose row was written by a polling result is one K2 had and no webhook brought: the daily check's
-findings are exactly those rows."""
+from costing more than a day's work, and is exactly what the daily check asks. Its result (fetched by GET on the
+Location; K2 also posts it to our webhook route) is recorded through the inbox exactly as that callback would be:
+one `webhook_events` row keyed `polling:<id>:<status>` and its transactions written insert-or-ignore by reference.
+So a payment that came by webhook is kept as it came, a missing one is stored once, and the callback and the GET
+of one request agree. A payment whose row was written by a polling result is one K2 had and no webhook brought:
+the daily check's findings are exactly those rows."""
 from __future__ import annotations
 
 import itertools
