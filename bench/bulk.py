@@ -21,6 +21,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,43 +45,48 @@ _APPLIES = {("Phone", "M-Pesa"), ("Amount", "M-Pesa"), ("Bank branch", "Bank"), 
 
 
 def payout_csv(rows: int, *, bad_every: int, seed: int = 7) -> tuple[bytes, int]:
-    """A payout CSV in the template's layout, and how many of its rows are bad."""
+    """A payout CSV in the template's layout, and how many of its rows are bad. Each seed pays other phones and
+    accounts, so no round finds another round's recipients already checked."""
     rng = random.Random(seed)
     out = io.StringIO()
     out.write(",".join(TEMPLATE_COLUMNS) + "\r\n")
     bad = 0
+    lines: list[str] = []
     for index in range(rows):
+        if index % 100 == 99:  # the same payment twice (a warning, not a problem)
+            lines.append(lines[rng.randrange(len(lines))])
+            continue
         kind = rng.choices(("M-Pesa", "Bank", "Till", "Paybill"), weights=(5, 2, 2, 1))[0]
-        who = rng.randrange(rows // 2)  # about one destination in ten is paid twice
+        who = rng.randrange(rows // 2)  # about one destination in five is paid twice
+        number = (who * 7919 + seed * 104729) % 10**8
         row = dict.fromkeys(TEMPLATE_COLUMNS, "")
         row.update(Type=kind, Description=f"Payout {index}", Reference=f"R{index}")
         if kind == "M-Pesa":
-            row.update(Name=f"Worker {who} Otieno", Phone=f"07{who % 100:02d} {who % 1000:03d} {who % 997:03d}",
-                       Amount=f"{rng.randrange(100, 90000):,}")
+            row.update(Name=f"Worker {who} Otieno", Phone=f"07{number:08d}", Amount=f"{rng.randrange(100, 90000):,}")
         elif kind == "Bank":
             row.update(Name=f"Supplier {who} Ltd", Amount=f"{rng.randrange(100, 10**7) / 100:.2f}")
             row["Bank branch"] = rng.choice(list(BRANCHES))
-            row["Account number"] = f"01{who:08d}"
+            row["Account number"] = f"01{number:08d}"
         elif kind == "Till":
             row.update(Name=f"Shop {who}", Amount=str(rng.randrange(50, 20000)))
-            row["Till number"] = str(100000 + who)
+            row["Till number"] = str(10**7 + number)
         else:
             row.update(Name=f"Utility {who}", Amount=str(rng.randrange(50, 20000)))
             row["Paybill number"] = str(800000 + who % 50)
-            row["Account number"] = f"ACC{who}"
+            row["Account number"] = f"ACC{number}"
         if index % bad_every == bad_every - 1:
             column, value = rng.choice([b for b in _BREAKS if b[0] in ("Description", "Type")
                                         or (b[0], kind) in _APPLIES])
             row[column] = value
             bad += 1
-        out.write(",".join(f'"{row[column]}"' if "," in row[column] else row[column]
-                           for column in TEMPLATE_COLUMNS) + "\r\n")
+        lines.append(",".join(f'"{row[column]}"' if "," in row[column] else row[column]
+                              for column in TEMPLATE_COLUMNS))
+    out.write("\r\n".join(lines) + "\r\n")
     return out.getvalue().encode(), bad
 
 
 def ours(data: bytes) -> int:
-    checked = check_sheet(read_sheet(data, "payouts.csv"), BRANCHES)
-    return checked.count
+    return check_sheet(read_sheet(data, "payouts.csv"), BRANCHES).count
 
 
 def naive(data: bytes) -> int:
@@ -111,23 +117,31 @@ def naive(data: bytes) -> int:
     return good
 
 
-def _best(run: Callable[[bytes], int], data: bytes) -> tuple[float, int]:
+def _timed(run: Callable[[], int]) -> tuple[float, int]:
     started = time.perf_counter()
-    result = run(data)
+    result = run()
     return time.perf_counter() - started, result
 
 
-def bench_parse(rows: int = 10_000, *, bad_every: int = 50, rounds: int = 5) -> dict[str, object]:
-    """Best-of-`rounds` seconds for ours and the baseline on one generated file, timed alternately."""
-    data, bad = payout_csv(rows, bad_every=bad_every)
-    times: dict[str, list[float]] = {"ours": [], "naive": []}
-    counts: dict[str, int] = {}
-    for _ in range(rounds):
-        for name, run in (("ours", ours), ("naive", naive)):
-            seconds, counts[name] = _best(run, data)
-            times[name].append(seconds)
-    return {"rows": rows, "bad": bad, "bytes": len(data), "ours": min(times["ours"]), "naive": min(times["naive"]),
-            "payable": counts}
+def bench_parse(rows: int = 10_000, *, bad_every: int = 50, rounds: int = 5) -> dict[str, Any]:
+    """Best-of-`rounds` seconds, each round on a new file (new recipients, so nothing is checked already):
+    ours, the baseline, and ours checking the file again after one cell was fixed (as the page does)."""
+    times: dict[str, list[float]] = {"ours": [], "naive": [], "recheck": []}
+    payable: dict[str, int] = {}
+    for round_ in range(rounds):
+        data, bad = payout_csv(rows, bad_every=bad_every, seed=round_)
+        seconds, payable["ours"] = _timed(lambda: ours(data))
+        times["ours"].append(seconds)
+        seconds, payable["naive"] = _timed(lambda: naive(data))
+        times["naive"].append(seconds)
+        sheet = read_sheet(data, "payouts.csv")
+        records = [dict(record) for record in sheet.records]
+        records[0]["Description"] = "Fixed on the page"
+        edited = sheet.with_edits(records, sheet.numbers)
+        seconds, payable["recheck"] = _timed(lambda: check_sheet(edited, BRANCHES).count)
+        times["recheck"].append(seconds)
+    return {"rows": rows, "bad": bad, "bytes": len(data), "payable": payable,
+            **{name: min(values) for name, values in times.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,17 +151,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     result = bench_parse(args.rows, bad_every=args.bad_every, rounds=args.rounds)
-    ours_s, naive_s = result["ours"], result["naive"]
-    assert isinstance(ours_s, float) and isinstance(naive_s, float)
     print(f"bulk payout file bench: python {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"best of {args.rounds}, timed alternately")
-    print(f"parse + check {result['rows']:,} rows ({result['bytes'] / 1024:,.0f} KiB CSV, {result['bad']} bad rows)")
-    print(f"{'path':<10}{'seconds':>9}{'rows/s':>10}{'payable':>9}")
-    for name, seconds in (("ours", ours_s), ("naive", naive_s)):
-        payable = result["payable"][name]  # type: ignore[index]
-        print(f"{name:<10}{seconds:>9.3f}{result['rows'] / seconds:>10,.0f}{payable:>9,}")
-    verdict = "met" if ours_s <= TARGET_SECONDS else "NOT met"
-    print(f"ours {naive_s / ours_s:.2f}x the baseline; target <= {TARGET_SECONDS:.1f} s: {verdict}")
+          f"best of {args.rounds} rounds, a new file each round")
+    print(f"{result['rows']:,} rows ({result['bytes'] / 1024:,.0f} KiB CSV, {result['bad']} bad rows, all 4 types)")
+    print(f"{'path':<34}{'seconds':>9}{'rows/s':>10}{'payable':>9}")
+    for name, label in (("ours", "ours: read_sheet + check_sheet"), ("naive", "baseline: pandas + per-row models"),
+                        ("recheck", "ours: check again after an edit")):
+        print(f"{label:<34}{result[name]:>9.3f}{result['rows'] / result[name]:>10,.0f}{result['payable'][name]:>9,}")
+    verdict = "met" if result["ours"] <= TARGET_SECONDS else "NOT met"
+    print(f"ours {result['naive'] / result['ours']:.2f}x the baseline, check again {result['naive'] / result['recheck']:.1f}x;"
+          f" target read + check <= {TARGET_SECONDS:.1f} s: {verdict}")
     return 0
 
 

@@ -5,6 +5,11 @@ by the rules a single payment and a recipient have. Pure: no database, no K2.
 (`SheetRefused`); `check_sheet` checks every record and returns the payable rows beside every problem, each as
 `row N, column C: what is wrong` with N the row number the spreadsheet app shows and C the header as written.
 
+Decided here: a blank Type is an M-Pesa payment (in Kopo Kopo's bank layout, with no Type or Phone column, each row
+pays a bank's paybill); a bank row with no Settlement method column or cell settles by EFT; a blank Description is a
+problem, as it is for a single payment (no made-up default: the recipient's statement shows it); a Name with one
+word is a problem for M-Pesa, which needs a first and a last name.
+
 After a person fixes cells on the page, check `sheet.with_edits(records, numbers)`: it keeps the upload's `file_hash`
 and says `edited=True`, and each record keeps its row number in the file (a new row gets the next one)."""
 from __future__ import annotations
@@ -25,9 +30,7 @@ from pathlib import PurePath
 from typing import Any
 
 import openpyxl
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.datavalidation import DataValidation
+import xlsxwriter
 
 from ..errors import InputError
 from .branches import branch_reference
@@ -36,6 +39,7 @@ from .recipients import FIELD_LABELS, RecipientType, checked_details, checked_ni
 
 __all__ = [
     "MAX_BYTES",
+    "MAX_COLUMNS",
     "MAX_ROWS",
     "TEMPLATE_COLUMNS",
     "CheckedSheet",
@@ -609,27 +613,24 @@ def template_csv(*, branch: str | None = None) -> bytes:
 
 
 def template_xlsx(*, branch: str | None = None) -> bytes:
-    """The Excel template: the same header and rows, amounts as numbers, numbers that are names (phones,
-    accounts, tills) as text so Excel keeps their leading zeros, and a Type list to pick from."""
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = "Payouts"
-    sheet.append(TEMPLATE_COLUMNS)
-    amount = TEMPLATE_COLUMNS.index("Amount")
-    for example in _examples(branch):
-        figure = Decimal(example[amount].replace(",", ""))
-        sheet.append([figure if index == amount else value or None for index, value in enumerate(example)])
-    for index, header in enumerate(TEMPLATE_COLUMNS, start=1):
-        letter = get_column_letter(index)
-        sheet.column_dimensions[letter].width = max(14, len(header) + 4)
-        sheet[f"{letter}1"].font = Font(bold=True)
-        number_format = "#,##0.00" if index - 1 == amount else "@"
-        for cell in sheet[letter][1:]:
-            cell.number_format = number_format
-    types = DataValidation(type="list", formula1='"M-Pesa,Bank,Till,Paybill"', allow_blank=True)
-    types.add(f"A2:A{MAX_ROWS + 1}")
-    sheet.add_data_validation(types)
-    sheet.freeze_panes = "A2"
+    """The Excel template: the same header and rows, amounts as numbers; every other column formatted as text, so
+    a phone or account number typed later keeps its leading zero; Type picked from a list."""
     out = io.BytesIO()
-    book.save(out)
+    with xlsxwriter.Workbook(out, {"in_memory": True}) as book:
+        sheet = book.add_worksheet("Payouts")
+        text, money = book.add_format({"num_format": "@"}), book.add_format({"num_format": "#,##0.00"})
+        bold = book.add_format({"bold": True})
+        amount = TEMPLATE_COLUMNS.index("Amount")
+        for column, header in enumerate(TEMPLATE_COLUMNS):
+            sheet.set_column(column, column, max(14, len(header) + 4), money if column == amount else text)
+            sheet.write_string(0, column, header, bold)
+        for number, example in enumerate(_examples(branch), start=1):
+            for column, value in enumerate(example):
+                if column == amount:
+                    sheet.write_number(number, column, float(value.replace(",", "")), money)
+                elif value:
+                    sheet.write_string(number, column, value, text)
+        sheet.data_validation(1, 0, MAX_ROWS, 0, {"validate": "list", "source": ["M-Pesa", "Bank", "Till",
+                                                                                 "Paybill"]})
+        sheet.freeze_panes(1, 0)
     return out.getvalue()

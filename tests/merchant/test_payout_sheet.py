@@ -98,6 +98,7 @@ class TestTemplate:
     def test_the_template_keeps_phones_and_accounts_as_text_and_offers_the_types(self) -> None:
         sheet = openpyxl.load_workbook(io.BytesIO(template_xlsx())).active
         assert sheet["C2"].value == "0712 345 678" and sheet["C2"].number_format == "@"
+        assert sheet.column_dimensions["E"].number_format == "@"  # an account typed later keeps its leading zero
         assert sheet["H3"].value == 45000.5 and sheet["H3"].number_format == "#,##0.00"
         assert '"M-Pesa,Bank,Till,Paybill"' in [rule.formula1 for rule in sheet.data_validations.dataValidation]
 
