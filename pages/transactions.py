@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from datetime import date, datetime, timedelta
 from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -97,6 +98,9 @@ def listing(wanted: MoneyInFilter, first: date, last: date, narrowed: bool, see_
     """The current page, read again every 10 seconds so new payments appear without a reload."""
     try:
         page = transactions(database(), wanted, offset=st.session_state.transactions_offset)
+        if page.offset and not page.rows:  # payments removed behind this page (a restore): back to the first
+            st.session_state.transactions_offset = 0
+            page = transactions(database(), wanted)
     except Exception:  # shown plainly, logged in full
         fail("The payments cannot be read right now.")
     found = page.totals
