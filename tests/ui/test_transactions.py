@@ -12,6 +12,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+import sqlalchemy as sa
 import streamlit as st
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
@@ -224,3 +225,17 @@ def test_downloads_are_the_filter_audited_and_sum_to_the_total(shop: str, deferr
     entries = audit_log(open_database(shop), actions=[AuditAction.EXPORTED])
     assert sorted(entries["target"]) == ["transactions (csv)", "transactions (xlsx)"]
     assert set(entries["actor"]) == {"wanjiku"}
+
+
+def test_a_page_emptied_behind_the_reader_goes_back_to_the_first(database_url: str) -> None:
+    store(database_url, [payment(n, nairobi(1, 8, n - 1)) for n in range(1, 61)])
+    page = run_page()
+    page.button(key="transactions_next").click()
+    run_page(page)
+    assert page.caption[0].value == "Showing 51–60 of 60"
+    engine = open_database(database_url)
+    with engine.begin() as connection:  # e.g. an older backup restored
+        connection.execute(sa.text("DELETE FROM transactions WHERE id > 40"))
+    engine.dispose()
+    run_page(page)
+    assert page.caption[0].value == "Showing 1–40 of 40"
