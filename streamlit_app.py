@@ -16,9 +16,12 @@ if settings().demo_mode:
 
 user = signed_in_user()
 
+sees_money = can(user.role, Permission.SEE_MONEY_IN)  # the Overview opens first for them, Home for the others
 # Each page with what it needs; None: every signed-in user.
 PAGES: list[tuple[st.Page, Permission | None, str]] = [
-    (st.Page("pages/home.py", title="Home", icon=":material/home:", default=True), None, "Money"),
+    (st.Page("pages/overview.py", title="Overview", icon=":material/monitoring:", default=sees_money),
+     Permission.SEE_MONEY_IN, "Money"),
+    (st.Page("pages/home.py", title="Home", icon=":material/home:", default=not sees_money), None, "Money"),
     (st.Page("pages/transactions.py", title="Transactions", icon=":material/list_alt:"), Permission.SEE_MONEY_IN,
      "Money"),
     (st.Page("pages/ask_to_pay.py", title="Ask to pay", icon=":material/phone_iphone:"), Permission.ASK_TO_PAY,

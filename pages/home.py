@@ -1,30 +1,46 @@
-"""Home: did the money come in? What K2 has delivered, and (for whoever runs the dashboard) anything kept that
-is not in the tables yet."""
+"""Home: did the money come in today? Today's shillings so far against yesterday's (for those who see money in),
+and, for whoever runs the dashboard, anything K2 delivered that is not in the tables yet."""
 from __future__ import annotations
+
+from datetime import datetime
 
 import streamlit as st
 
 from merchant.access import Permission, can
 from merchant.inbox import counts, unread_events
+from merchant.money_in import BUSINESS_TIMEZONE
+from merchant.money_in.overview import Period, comparison
 from ui import database, fail, nairobi_time
 from ui.signin import current_user
-from ui.words import event_kind
+from ui.words import compared_with, event_kind, kes, moved
 
 st.header("Today at a glance")
 user = current_user()
 runs_it = can(user.role, Permission.SEE_EVENTS)
+sees_money = can(user.role, Permission.SEE_MONEY_IN)
 try:  # every read up front: a failure below would put the raw error (maybe the database URL) on the page
     engine = database()
-    stored = counts(engine)
-    unread = stored.failed_events + stored.unmapped_events
-    newest = unread_events(engine) if unread and runs_it else None
+    today = comparison(engine, Period.TODAY, datetime.now(BUSINESS_TIMEZONE)) if sees_money else None
+    stored = counts(engine) if runs_it else None
+    unread = stored.failed_events + stored.unmapped_events if stored else 0
+    newest = unread_events(engine) if unread else None
 except Exception:  # shown plainly, logged in full
     fail("The payments database cannot be read right now.")
 
-received, deliveries = st.columns(2)
-received.metric("Payments received", f"{stored.transactions:,}")
-deliveries.metric("K2 deliveries stored", f"{stored.webhook_events:,}")
-if stored.failed_events and runs_it:
+if today is not None:
+    now, before = today.current, today.previous
+    against = compared_with(today.period, today.previous_end)
+    received, count, back = st.columns(3)
+    received.metric("Received today", kes(now.total), moved(now.total, before.total),
+                    help=f"Compared with {against}: {kes(before.total)}.")
+    count.metric("Payments today", f"{now.count:,}", moved(now.count, before.count, money=False),
+                 help=f"Compared with {against}: {before.count:,}.")
+    back.metric("Taken back today", kes(now.taken_back), moved(now.taken_back, before.taken_back),
+                delta_color="inverse", help="Reversed or voided: not counted in what you received.")
+    st.caption(f"Compared with {against} (Nairobi time). The Overview has the week, the month and the charts.")
+else:
+    st.info("Your role does not show the money received. Use the menu for what you can do here.")
+if stored and stored.failed_events:
     st.error(f"{stored.failed_events:,} stored deliveries could not be read; they are kept for reprocessing "
              "(Event log).")
 if newest is not None:

@@ -15,12 +15,14 @@ __all__ = [
     "PAYMENT_KINDS",
     "PAYMENT_STATUSES",
     "Status",
+    "compared_with",
     "destination",
     "event_kind",
     "history_filled",
     "kes",
     "kes_exact",
     "kes_in_words",
+    "moved",
     "nairobi_clock",
     "payee_kind",
     "payment_kind",
@@ -29,6 +31,7 @@ __all__ = [
     "phone",
     "request_status",
     "shillings_in_words",
+    "till_name",
 ]
 
 _NO_ANSWER_WORDS = ("did not respond", "no response", "timed out", "timeout", "cannot be reached")
@@ -88,6 +91,31 @@ def payment_kind(kind: str) -> str:
 def payment_status(status: str) -> str:
     """A payment's stored status as people say it: "Received", "Reversed", "Voided"."""
     return PAYMENT_STATUSES.get(status) or status.replace("_", " ").capitalize()
+
+
+def till_name(till_number: str | None) -> str:
+    """A till as the Overview labels it: `Till 514459`, or "No till number" for payments that name none."""
+    return f"Till {till_number}" if till_number else "No till number"
+
+
+def compared_with(period: str, previous_end: datetime) -> str:
+    """What a KPI tile's figure is set against, to the same point: "yesterday to 14:05", "last week to Wed 14:05",
+    "last month to 30 Oct, 14:05" (`period` is `merchant.money_in.overview.Period`'s value)."""
+    local = previous_end.astimezone(_NAIROBI)
+    if period == "today":
+        return f"yesterday to {local:%H:%M}"
+    if period == "week":
+        return f"last week to {local:%a %H:%M}"
+    return f"last month to {local:%-d %b, %H:%M}"
+
+
+def moved(now: Decimal | int, before: Decimal | int, *, money: bool = True) -> str | None:
+    """How a figure moved, for a tile's delta: `+KES 1,200 (+12%)`, `-3`; no percentage against nothing, None for
+    no change."""
+    if now == before:
+        return None
+    step = kes(abs(now - before)) if money else f"{abs(now - before):,}"  # type: ignore[arg-type]
+    return f"{'+' if now > before else '-'}{step}" + (f" ({(now - before) / before:+.0%})" if before else "")
 
 
 def history_filled(listed: int, stored: int, already_had: int) -> str:

@@ -128,7 +128,7 @@ def test_an_owner_page_asked_for_by_its_address_opens_for_the_owner_only(
     if role is Role.OWNER:
         assert OWNER_PAGES[script] in headers(page)
         return
-    assert headers(page) == ["Today at a glance"]  # the navigation's default page instead
+    assert headers(page) == ["Overview"]  # the navigation's default page instead
     assert not {key for key in keys(page) if key.startswith(("users_", "settings_", "audit_"))}
     assert not actions(engine, AuditAction.CONNECTION_TESTED) and not actions(engine, AuditAction.EXPORTED)
 

@@ -64,7 +64,7 @@ class TestFirstStart:
         assert "owner account is ready" in page.success[0].value
         assert "Create the owner account" not in headers(app())  # once there is an owner, the form is gone
         signed = sign_in(app(), "wanjiku")
-        assert headers(signed) == ["Today at a glance"]
+        assert headers(signed) == ["Overview"]
         assert actions(database_url)[-2:] == ["owner_created", "signed_in"]
 
     def test_a_short_password_is_refused_with_a_reason(self, database_url: str) -> None:
@@ -124,13 +124,13 @@ class TestSignIn:
 
 
 # What each role may open: page path → its header.
-PAGES = {"pages/home.py": "Today at a glance", "pages/transactions.py": "Transactions", "pages/ask_to_pay.py":
-         "Ask a customer to pay"}
+PAGES = {"pages/overview.py": "Overview", "pages/home.py": "Today at a glance", "pages/transactions.py": "Transactions",
+         "pages/ask_to_pay.py": "Ask a customer to pay"}
 ALLOWED = {
     Role.OWNER: set(PAGES),
-    Role.FINANCE: {"pages/home.py", "pages/transactions.py"},
+    Role.FINANCE: {"pages/overview.py", "pages/home.py", "pages/transactions.py"},
     Role.CASHIER: set(PAGES),
-    Role.VIEWER: {"pages/home.py", "pages/transactions.py"},
+    Role.VIEWER: {"pages/overview.py", "pages/home.py", "pages/transactions.py"},
 }
 
 

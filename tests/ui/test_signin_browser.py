@@ -66,7 +66,7 @@ class PageSpec:
 
 
 # The pages the issue names, with words only that page shows (a viewer or a browser not signed in sees none)
-HOME = PageSpec("/", "Home", "Today at a glance")
+HOME = PageSpec("/", "Overview", "Overview")  # the first page after signing in
 NAMED = (
     HOME,
     PageSpec("/transactions", "Transactions", "Transactions"),
@@ -383,7 +383,7 @@ def test_first_start_to_a_locked_out_viewer_all_in_the_audit_trail(browser: Brow
     expect(page.get_by_test_id("stSidebar")).to_contain_text(f"Signed in as {VIEWER_NAME} (viewer)")
     expect(page.get_by_role("heading", name=HOME.heading)).to_be_visible()
     theirs = menu(page)
-    assert {"Home": "/", "Transactions": "/transactions"}.items() <= theirs.items()
+    assert {"Overview": "/", "Home": "/home", "Transactions": "/transactions"}.items() <= theirs.items()
     forbidden = [spec for spec in pages if spec.title not in theirs]
     assert {"/ask_to_pay", "/pay", "/recipients", "/users", "/audit", "/settings", "/subscriptions",
             "/event_log"} <= {spec.path for spec in forbidden}  # cashier, finance and owner pages
