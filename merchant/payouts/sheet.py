@@ -30,6 +30,7 @@ from pathlib import PurePath
 from typing import Any
 
 import openpyxl
+import pandas as pd
 import xlsxwriter
 
 from ..errors import InputError
@@ -313,10 +314,10 @@ def _unreadable(name: str) -> SheetRefused:
 
 def _text(value: Any) -> str:
     """A cell as the person reads it: Excel's 254712345678.0 is 254712345678, 1500.5 stays 1500.5."""
-    if value is None or value != value:  # None, or NaN from a data editor
-        return ""
     if isinstance(value, str):
         return value.strip()
+    if value is None or pd.isna(value):  # a data editor's empty cell: None, NaN or pandas.NA
+        return ""
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float):

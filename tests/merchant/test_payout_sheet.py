@@ -10,6 +10,7 @@ import zipfile
 from decimal import Decimal
 
 import openpyxl
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -409,13 +410,15 @@ class TestEdited:
         assert said(first)[0].startswith("row 3, column Phone:")
         records = [dict(record) for record in sheet.records]
         records[0]["Phone"] = "0712 345 678"
-        extra = {column: None for column in sheet.columns} | {"Name": "Otieno Ouma", "Phone": 733000000.0,
+        extra = {column: None for column in sheet.columns} | {"Type": pd.NA, "Reference": float("nan"),
+                                                              "Name": "Otieno Ouma", "Phone": 733000000.0,
                                                               "Amount": 2500.0, "Description": "Bonus"}
         again = check_sheet(sheet.with_edits([*records, extra], [*sheet.numbers, None]))
         assert again.problems == [] and [row.number for row in again.rows] == [3, 4, 5]
         assert again.rows[2].details["phone_number"] == "+254733000000" and again.rows[2].amount == Decimal(2500)
         assert again.sheet.edited and not sheet.edited and again.sheet.file_hash == sheet.file_hash
         assert again.sheet.records[2]["Type"] == "" and again.sheet.records[2]["Amount"] == "2500"
+        assert again.rows[2].reference is None and again.rows[2].type is RecipientType.MOBILE_WALLET
 
     def test_a_deleted_row_leaves_the_others_their_numbers(self) -> None:
         sheet = read_sheet(csv_bytes([HEADER, mpesa(phone="1"), mpesa(), mpesa(amount="abc")]), "p.csv")
