@@ -313,7 +313,8 @@ def _unreadable(name: str) -> SheetRefused:
 
 
 def _text(value: Any) -> str:
-    """A cell as the person reads it: Excel's 254712345678.0 is 254712345678, 1500.5 stays 1500.5."""
+    """A cell as the person reads it: Excel's 254712345678.0 is 254712345678, 1500.5 stays 1500.5, and a formula's
+    3.3000000000000003 is the 3.3 Excel shows (it keeps 15 significant digits)."""
     if isinstance(value, str):
         return value.strip()
     if value is None or pd.isna(value):  # a data editor's empty cell: None, NaN or pandas.NA
@@ -321,7 +322,7 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
+        return str(int(value)) if value.is_integer() else format(value, ".15g")
     if isinstance(value, (datetime, date, time)):
         return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
     return str(value).strip()
