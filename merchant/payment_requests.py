@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, Row, Select, Table, select
 from k2 import RequestValidationError
 from k2.types import IncomingPaymentParams
 
+from .db import writing
 from .access import AuditAction, Permission, User, record, require
 from .db.tables import IncomingPaymentRequest
 from .errors import InputError
@@ -95,7 +96,7 @@ def request_payment(
     if existing is not None:
         return existing
     params = _checked(runtime, request_ref, phone_number, amount, (first_name or "").strip() or None)
-    with engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
+    with writing(engine) as connection:
         if not repeat_ok:
             earlier = _unanswered(connection, params.phone_number)
             if earlier is not None:

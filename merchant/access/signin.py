@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, Engine, Table, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..db import writing
 from ..db.tables import AppSecret
 from ..errors import InputError
 from .audit import AUDIT, AuditAction, record
@@ -95,7 +96,7 @@ def create_owner(
     """The first owner, for whoever holds the server's setup code; refused once any user exists. A wrong code is
     audited (and counts towards the address's lock-out) though nothing else is written."""
     try:
-        with engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
+        with writing(engine) as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("LOCK TABLE users IN EXCLUSIVE MODE"))
             if connection.execute(select(func.count()).select_from(USERS)).scalar_one():
@@ -143,7 +144,7 @@ def sign_in(engine: Engine, username: str, password: str, *, source: str | None 
     audited; attempts during a lock-out are refused unchecked and do not extend it."""
     username = username.strip().lower()
     now = _now()
-    with engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
+    with writing(engine) as connection:
         until = _locked_until(connection, username=username, source=source, now=now)
         if until is not None:
             record(connection, AuditAction.SIGN_IN_REFUSED, actor=None, target=username,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import bcrypt
 from sqlalchemy import Connection, Engine, Row, Table, func, insert, select, update
 
+from ..db import writing
 from ..db.tables import UserAccount
 from ..errors import InputError
 from .audit import AuditAction, record
@@ -136,7 +137,7 @@ def add_user(
 ) -> User:
     """An owner adds a user."""
     require(actor, Permission.MANAGE_USERS)
-    with engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
+    with writing(engine) as connection:
         user = insert_user(connection, username=username, name=name, role=role, password=password, email=email)
         record(connection, AuditAction.USER_ADDED, actor=actor.username, target=user.username,
                detail={"role": role.value}, source=source)
@@ -155,7 +156,7 @@ def _change(
 ) -> User:
     """One checked change to one user, refused if it would leave no active owner."""
     require(actor, Permission.MANAGE_USERS)
-    with engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
+    with writing(engine) as connection:
         row = connection.execute(select(USERS).where(USERS.c.username == username).with_for_update()).first()
         if row is None:
             raise InputError("username", f"Username: there is no user called {username}.")

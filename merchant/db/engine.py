@@ -1,6 +1,8 @@
 """Engines: SQLite in WAL mode by default, PostgreSQL by `DATABASE_URL`, the same code on both."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -8,7 +10,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
-__all__ = ["is_transient", "make_engine"]
+__all__ = ["is_transient", "make_engine", "writing"]
 
 
 def make_engine(url: str, *, lock_timeout: float = 5.0) -> Engine:
@@ -29,6 +31,15 @@ def make_engine(url: str, *, lock_timeout: float = 5.0) -> Engine:
         dbapi_connection.commit()
 
     return engine
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A transaction that reads, then writes what it read decides: on SQLite it takes the write lock at BEGIN
+    (IMMEDIATE), since a deferred one whose snapshot another writer overtook cannot write at all ("database is
+    locked"); PostgreSQL's row locks (`with_for_update`) do the rest there. Commits on leaving, rolls back on error."""
+    with engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
+        yield connection
 
 
 def _sqlite_engine(url: str, database: str | None, lock_timeout: float) -> Engine:

@@ -11,6 +11,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine, Row, Table, and_, func, or_, select
 
+from ..db import writing
 from ..access import AuditAction, Permission, User, record, require
 from ..db.tables import WebhookEvent
 from ..errors import InputError
@@ -129,7 +130,7 @@ def process_again(engine: Engine, actor: User, event_id: str, *, source: str | N
     event as it now stands, still `failed` with the new reason if it still cannot be mapped. Its rows, its new
     outcome and the audit entry commit together. One that is no longer failed is returned unchanged, unaudited."""
     require(actor, Permission.REPROCESS)
-    with engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
+    with writing(engine) as connection:
         row = connection.execute(select(_EVENTS).where(_EVENTS.c.id == event_id).with_for_update()).first()
         if row is None:
             raise InputError("event", "That delivery is not stored here; refresh the event log.")

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..db import writing
 from ..db.tables import OUTCOME_TABLES, OutboxRequest
 from ..money import from_cents, to_cents
 from .states import OPEN, OutboxState, sources, state_for_k2_status
@@ -244,7 +245,7 @@ def settle_from_results(engine: Engine, *, check_after: timedelta) -> int:
     `check_after` if no final result comes."""
     moved = 0
     # IMMEDIATE: it reads, then writes; a deferred transaction whose snapshot another writer overtook could not.
-    with engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
+    with writing(engine) as connection:
         for kind, model in OUTCOME_TABLES.items():
             results: Table = model.__table__  # type: ignore[attr-defined]
             # Matched by our id in the metadata, or by K2's id where K2 echoes no metadata (settlement transfers).

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from k2 import K2Client, K2Error
 
 from ..inbox import Delivered, event_key, map_event, write_batch
+from ..loop import Loop
 from .outbox import (
     OutboxRow,
     claim_due_checks,
@@ -85,9 +86,7 @@ class OutboxWorker:
         self._rate = RateLimit(per_second, burst=concurrency)
         self._busy = 0  # sends and status queries under way
         self._busy_lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Loop("k2-outbox", self._tick, poll_interval)
         self._pool: ThreadPoolExecutor | None = None
 
     def start(self) -> None:
@@ -96,37 +95,24 @@ class OutboxWorker:
         if recovered:
             log.warning("outbox: %d requests were mid-send when the last process stopped; now unknown", recovered)
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="k2-outbox-send")
-        self._thread = threading.Thread(target=self._run, name="k2-outbox", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming, let sends under way finish (at most `timeout` seconds), end the thread."""
-        if self._thread is None:
+        if self._pool is None:
             return
-        self._stopping.set()
-        self._wake.set()
-        self._thread.join(timeout)
-        assert self._pool is not None
+        self._loop.stop(timeout)
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._thread = None
+        self._pool = None
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll (a page just queued something)."""
-        self._wake.set()
+        self._loop.wake()
 
     @property
     def running(self) -> bool:
         """True while the thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._tick()
-            except Exception:  # a database hiccup must not end the worker; the next tick tries again
-                log.exception("outbox: a round failed")
-            self._wake.wait(self.poll_interval)
-            self._wake.clear()
+        return self._loop.running
 
     def _tick(self) -> None:
         settle_from_results(self.engine, check_after=self.check_after)
@@ -138,7 +124,7 @@ class OutboxWorker:
             for row in claimed:
                 self._submit(self._send, row)
             if len(claimed) == tokens:  # more may be waiting: come back as soon as a token is due
-                self._wake.set()
+                self._loop.wake()
         free = self._free_slots()
         if free:
             for row in claim_due_checks(self.engine, free, self.check_after):
@@ -173,7 +159,7 @@ class OutboxWorker:
         with self.engine.begin() as connection:
             if not move(connection, row.request_ref, answer.state, **values) and answer.location:
                 record_location(connection, row.request_ref, answer.location)  # its result came first
-        self._wake.set()
+        self._loop.wake()
 
     def _check(self, row: OutboxRow) -> None:
         """One status query, recorded through the inbox like the callback it stands in for."""
@@ -191,5 +177,5 @@ class OutboxWorker:
         received_at = datetime.now(UTC)
         mapped = map_event(document, event_id=key.id, received_at=received_at)
         write_batch(self.engine, [Delivered(key.id, key.kind, received_at, response.text, mapped)])
-        self._wake.set()
+        self._loop.wake()
 

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, Row, Table, and_, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
+from ..db import writing
 from ..access import AuditAction, Permission, Role, User, can, exported, list_users, record, require
 from ..db.tables import PaymentRecord, PayoutBatch, PayoutRow, Recipient, SendMoneyRecord
 from ..errors import InputError
@@ -344,14 +344,8 @@ def submit_batch(
                                  "file) before submitting.")
     if not checked.rows:
         raise InputError("file", "There are no payments in the file.")
-    try:
-        return _write(runtime, actor, checked.rows, checked=checked, token=token, file_name=file_name,
-                      file_hash=checked.sheet.file_hash, confirmed=confirmed, retry_of=None, source=source)
-    except IntegrityError:  # the same submission, written meanwhile by another click or tab
-        existing = _by_token(_engine(runtime), token)
-        if existing is None:
-            raise
-        return existing
+    return _write(runtime, actor, checked.rows, checked=checked, token=token, file_name=file_name,
+                  file_hash=checked.sheet.file_hash, confirmed=confirmed, retry_of=None, source=source)
 
 
 def _write(
@@ -362,7 +356,9 @@ def _write(
     api = load_preferences(engine).payout_api
     now = _now()
     total = sum((row.amount for row in rows), Decimal(0))
-    with engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
+    with writing(engine) as connection:
+        if connection.dialect.name == "postgresql":  # one writer per submission, as SQLite's IMMEDIATE makes it
+            connection.execute(select(func.pg_advisory_xact_lock(func.hashtext(token))))
         written = connection.execute(select(BATCHES.c.id).where(BATCHES.c.token == token)).scalar()
         if written is not None:  # the same submission, written meanwhile by another click or tab
             return _batch_view(connection, connection.execute(_batch_query().where(BATCHES.c.id == written)).one())
@@ -416,7 +412,7 @@ def approve_batch(
     Audited `APPROVED` in the same transaction; the batch runner starts on it at once."""
     require(actor, Permission.APPROVE)
     engine = _engine(runtime)
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         batch = _waiting_batch(connection, batch_id)
         own = batch.created_by == actor.username
         if own:
@@ -449,7 +445,7 @@ def decline_batch(
     require(actor, Permission.APPROVE)
     engine = _engine(runtime)
     why = " ".join((reason or "").split()) or None
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         batch = _waiting_batch(connection, batch_id)
         _decide(connection, batch_id, BatchState.DECLINED, actor, note=why)
         connection.execute(update(ROWS).where(ROWS.c.batch_id == batch_id).values(state=RowState.CANCELLED))
@@ -512,7 +508,7 @@ _CHANGE_WORDS = {BatchState.PAUSED: "paused", BatchState.SENDING: "resumed", Bat
 def _change(runtime: Runtime, actor: User, batch_id: int, to: BatchState, *, source: str | None) -> BatchView:
     require(actor, Permission.PAY_OUT)
     engine = _engine(runtime)
-    with engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
+    with writing(engine) as connection:
         batch = _locked(connection, batch_id)
         if batch.state not in _ALLOWED_FROM[to]:
             raise InputError("batch", f"Batch {batch_id} is {_STATE_WORDS[BatchState(batch.state)]}: it cannot be "

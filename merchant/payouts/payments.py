@@ -70,7 +70,8 @@ _WHOLE_SHILLINGS = frozenset({"mobile_wallet", "till", "paybill"})  # M-Pesa mov
 _PAYMENTS: Table = PaymentRecord.__table__  # type: ignore[attr-defined]
 _SEND_MONEY: Table = SendMoneyRecord.__table__  # type: ignore[attr-defined]
 _RECIPIENTS: Table = Recipient.__table__  # type: ignore[attr-defined]
-_NOT_PAID = (OutboxState.DECLINED, OutboxState.REJECTED, OutboxState.NOT_SENT, OutboxState.FAILED)
+_NOT_PAID = (OutboxState.DECLINED, OutboxState.REJECTED, OutboxState.NOT_SENT, OutboxState.FAILED,
+             OutboxState.CANCELLED)
 _LABELS = {"amount": "Amount", "description": "Description", "metadata": "Reference",
            "destination_reference": "Recipient", "destinations": "Recipient"}
 

@@ -29,6 +29,7 @@ from k2 import (
 )
 from k2.types.account_params import BankAccountRecipient, MobileWalletRecipient, PaybillRecipient, TillRecipient
 
+from ..db import writing
 from ..access import AuditAction, Permission, User, record, require
 from ..db.tables import Recipient
 from ..errors import InputError
@@ -293,7 +294,7 @@ def _reserve(
     now = datetime.now(UTC)
     for attempt in range(2):
         try:
-            with engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
+            with writing(engine) as connection:
                 rows = _rows_for(connection, key)
                 if rows and not confirm_duplicate:
                     raise _duplicate(kind, [RecipientView.of(row, now=now) for row in rows])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -21,8 +20,10 @@ from sqlalchemy import Connection, Engine, Row, insert, select, update
 
 from k2 import APIStatusError, K2Client, K2Error
 
+from ..db import writing
 from ..db.tables import Recipient
 from ..inbox import REQUEST_REF_KEY
+from ..loop import Loop
 from ..money import from_cents
 from ..outbound import enqueue
 from .batches import BATCHES, ROWS, BatchState, RowState
@@ -54,36 +55,18 @@ class BatchRunner:
         self.engine = engine
         self.client = client
         self.concurrency = concurrency
-        self.poll_interval = poll_interval
         self._handed_over = handed_over  # wakes the outbox worker
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Loop("k2-batches", self.run_once, poll_interval)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="k2-batches", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self._thread is None:
-            return
-        self._stopping.set()
-        self._wake.set()
-        self._thread.join(timeout)
-        self._thread = None
+        self._loop.stop(timeout)
 
     def wake(self) -> None:
         """Look at the batches now (one was just approved or resumed)."""
-        self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.run_once()
-            except Exception:  # a database hiccup must not end the runner; the next round tries again
-                log.exception("batches: a round failed")
-            self._wake.wait(self.poll_interval)
-            self._wake.clear()
+        self._loop.wake()
 
     def run_once(self) -> int:
         """One pass over every sending batch with rows still waiting; how many rows went to the outbox."""
@@ -99,7 +82,7 @@ class BatchRunner:
         for batch_id, api in batches:
             if api == "v1":
                 self._find_or_make_recipients(batch_id)
-            while not self._stopping.is_set():
+            while not self._loop.stopping.is_set():
                 count = self._hand_over(batch_id, api)
                 handed += count
                 if count and self._handed_over is not None:
@@ -113,7 +96,7 @@ class BatchRunner:
     def _find_or_make_recipients(self, batch_id: int) -> None:
         """Point every waiting row at a recipient: one confirmed for its destination if there is one, else the
         one this batch already started making, else a new one; then ask K2 for those not yet confirmed."""
-        with self.engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
+        with writing(self.engine) as connection:
             batch = connection.execute(select(BATCHES).where(BATCHES.c.id == batch_id)).one()
             waiting = connection.execute(
                 select(ROWS.c.destination_key, ROWS.c.type, ROWS.c.nickname, ROWS.c.details_json,
@@ -176,7 +159,7 @@ class BatchRunner:
     def _hand_over(self, batch_id: int, api: str) -> int:
         """Queue up to `_HAND_OVER_AT_ONCE` ready rows in the outbox, in the batch's own transaction and only while
         it is sending (a pause or a cancel waits for this, then finds them queued and holds or cancels them)."""
-        with self.engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
+        with writing(self.engine) as connection:
             batch = connection.execute(select(BATCHES).where(BATCHES.c.id == batch_id).with_for_update()).one()
             if batch.state != BatchState.SENDING:
                 return 0

@@ -30,11 +30,13 @@ STK_PATH = "/api/v1/incoming_payments"
 class TestStates:
     def test_final_states_never_move(self) -> None:
         assert FINAL == {OutboxState.SUCCEEDED, OutboxState.FAILED, OutboxState.REJECTED, OutboxState.NOT_SENT,
-                         OutboxState.DECLINED}
+                         OutboxState.DECLINED, OutboxState.CANCELLED}
         assert all(not TRANSITIONS[state] for state in FINAL)
 
     def test_nothing_returns_to_queued_so_nothing_is_sent_twice(self) -> None:
-        assert sources(OutboxState.QUEUED) == (OutboxState.AWAITING_APPROVAL,)  # only an approval queues
+        # only an approval queues, or a resume of a row a pause held before it was ever sent
+        assert sources(OutboxState.QUEUED) == (OutboxState.AWAITING_APPROVAL, OutboxState.HELD)
+        assert sources(OutboxState.HELD) == (OutboxState.QUEUED,)
         assert sources(OutboxState.SENDING) == (OutboxState.QUEUED,)  # only a queued row is ever sent
 
     @pytest.mark.parametrize(("word", "state"), [("Success", OutboxState.SUCCEEDED), ("Processed", OutboxState.SUCCEEDED),
