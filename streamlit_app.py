@@ -45,7 +45,7 @@ for page, needs, section in PAGES:
     if needs is None or can(user.role, needs):
         sections.setdefault(section, []).append(page)
 
-current = st.navigation(sections)
+current = st.navigation(sections, expanded=True)  # every page the role may open, none behind "View more"
 wanted = page_asked_for()  # a page typed before signing in: go there now, if the role may
 for page in (page for pages in sections.values() for page in pages):
     if wanted and page.url_path == wanted and page is not current:
