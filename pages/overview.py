@@ -32,7 +32,7 @@ def load(database_url: str, wanted: MoneyInFilter, version: int) -> OverviewData
 
 @st.cache_data(ttl=120, max_entries=16, show_spinner=False)
 def load_kpis(database_url: str, minute: datetime, tills: tuple[str, ...], version: int) -> Kpis:
-    """The tiles to this minute; a new minute moves the periods they are set against."""
+    """The tiles to `minute` (a minute's end): read again when money arrives or the minute moves on."""
     del database_url, version
     return kpis(database(), minute, tills=tills)
 
@@ -83,15 +83,21 @@ def per_day(daily: pd.DataFrame) -> go.Figure:
     return figure
 
 
+def whole_step(most: int) -> int:
+    """A tick step in whole payments or payers (plotly would mark 0.5 and print it as 1)."""
+    return max(1, -(-int(most) // 5))
+
+
 def heatmap(cells: pd.DataFrame) -> go.Figure:
     grid = cells.pivot(index="weekday", columns="hour", values="payments")
     money = cells.pivot(index="weekday", columns="hour", values="amount")
     figure = go.Figure(go.Heatmap(
         z=grid.values.tolist(), x=[f"{hour:02d}" for hour in grid.columns], y=list(WEEKDAYS),
         customdata=money.values.tolist(),
-        colorscale="Greens", colorbar={"title": "Payments", "tickformat": ",d"},
+        colorscale="Greens", colorbar={"title": "Payments", "tickformat": ",d", "dtick": whole_step(grid.values.max())},
         hovertemplate="%{y} %{x}:00–%{x}:59<br>%{z:,} payments<br>KES %{customdata:,.0f}<extra></extra>"))
-    figure.update_layout(yaxis={"autorange": "reversed"}, xaxis={"title": "Hour of the day (Nairobi)", "dtick": 1},
+    figure.update_layout(yaxis={"autorange": "reversed"},
+                         xaxis={"title": "Hour of the day (Nairobi)", "type": "category"},
                          margin={"t": 10})
     return figure
 
@@ -116,7 +122,9 @@ def payers_chart(daily: pd.DataFrame) -> go.Figure:
         go.Bar(x=daily["date"], y=daily["new"], name="New (first payment ever)", marker_color="#f9a825"),
     ])
     figure.update_traces(hovertemplate="%{x|%a %-d %b}<br>%{y:,} payers<extra></extra>")
-    figure.update_layout(barmode="stack", yaxis={"title": "Payers", "tickformat": ",d"}, margin={"t": 30},
+    most = int((daily["new"] + daily["returning"]).max()) if len(daily) else 0
+    figure.update_layout(barmode="stack", yaxis={"title": "Payers", "tickformat": ",d", "dtick": whole_step(most)},
+                         margin={"t": 30},
                          xaxis={"tickformat": "%-d %b"}, legend={"orientation": "h", "y": 1.1})
     return figure
 
@@ -141,7 +149,8 @@ first, last = (picked[0], picked[-1]) if picked else (today, today)  # mid-pick,
 tills = tuple(which.multiselect("Tills", offered, format_func=till_name, placeholder="All tills",
                                 key="overview_tills"))
 try:
-    figures = load_kpis(url, now.replace(second=0, microsecond=0), tills, version)
+    # To the end of this minute (nothing is paid in the future): one read a minute, this minute's payments in.
+    figures = load_kpis(url, now.replace(second=0, microsecond=0) + timedelta(minutes=1), tills, version)
     data = load(url, MoneyInFilter.days(first, last, tills=tills), version)
 except Exception:  # shown plainly, logged in full
     fail("The payments cannot be read right now.")

@@ -267,7 +267,8 @@ def _combined(parts: list[Select[Any]]) -> Select[Any] | CompoundSelect:
     return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
-def _raw(filter: MoneyInFilter, keys: Sequence[ColumnElement[Any]], *where: ColumnElement[bool]) -> Select[Any]:  # noqa: A002
+def _raw(filter: MoneyInFilter, keys: Sequence[ColumnElement[Any]],  # noqa: A002
+         *where: ColumnElement[bool]) -> Select[Any]:
     """Payments themselves, grouped by `keys` as a rollup would hold them."""
     return (select(*keys, func.sum(_T.c.amount_cents), func.count())
             .where(*conditions(filter), *where).group_by(*keys))

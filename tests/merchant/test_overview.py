@@ -151,7 +151,8 @@ class TestOverview:
 
         # New: first payment ever on a day of the range (001 on the 24th: the 25th's reversal does not count).
         assert (data.new_payers, data.returning_payers) == (3, 2)
-        per_day = {row.date: (row.new, row.returning) for row in data.payers_daily.itertuples() if row.new or row.returning}
+        per_day = {row.date: (row.new, row.returning) for row in data.payers_daily.itertuples()
+                   if row.new or row.returning}
         assert per_day == {date(2026, 11, 16): (0, 1), date(2026, 11, 24): (2, 0), date(2026, 11, 25): (1, 2)}
 
     def test_a_till_filter(self, week: sa.Engine) -> None:
@@ -232,7 +233,8 @@ def everything(engine: sa.Engine) -> list[Stored]:
         found = connection.execute(sa.select(
             _T.c.id, _T.c.occurred_at, _T.c.till_number, _T.c.kind, _T.c.status, _T.c.amount_cents,
             sa.func.coalesce(_T.c.sender_phone, _T.c.sender_phone_hash, _T.c.sender_merchant, _T.c.sender_till)))
-        return [Stored(i, at, till or "", kind, status, cents, payer) for i, at, till, kind, status, cents, payer in found]
+        return [Stored(i, at, till or "", kind, status, cents, payer)
+                for i, at, till, kind, status, cents, payer in found]
 
 
 def rollups_agree(engine: sa.Engine, stored: list[Stored]) -> None:

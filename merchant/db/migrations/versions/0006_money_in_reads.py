@@ -1,6 +1,6 @@
 """Money in read fast at a million payments: a covering index over range reads, and rollups kept by triggers on
-`transactions` (per hour; per day; per day and payer; each payer's first day; a change counter), filled here from the rows
-already there.
+`transactions` (per hour; per day; per day and payer; each payer's first day; a change counter), filled here from
+the rows already there.
 
 Triggers, not the app, keep the rollups: a row written into the public `transactions` table by any means (a
 restore, an import, another process) is counted at once. SQLite runs them per row; PostgreSQL per statement over
