@@ -35,6 +35,7 @@ __all__ = [
     "MoneyInHour",
     "MoneyInDay",
     "MoneyInPayerDay",
+    "MoneyInDayPayers",
     "MoneyInPayer",
     "MoneyInVersion",
 ]
@@ -474,6 +475,16 @@ class MoneyInPayerDay(SQLModel, table=True):
     kind: str = Field(primary_key=True)
     amount_cents: int = Field(sa_type=BigInteger)
     payments: int
+
+
+class MoneyInDayPayers(SQLModel, table=True):
+    """How many payers had money stay each Nairobi day (all tills and kinds), kept like `money_in_hours`: new and
+    returning payers per day over long ranges without counting payer-days."""
+
+    __tablename__ = "money_in_day_payers"
+
+    day: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    payers: int
 
 
 class MoneyInPayer(SQLModel, table=True):

@@ -35,7 +35,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from ..db.tables import MoneyInDay, MoneyInHour, MoneyInPayer, MoneyInPayerDay, MoneyInVersion, Transaction
+from ..db.tables import MoneyInDay, MoneyInDayPayers, MoneyInHour, MoneyInPayer, MoneyInPayerDay, MoneyInVersion, Transaction
 from ..money import from_cents
 from .filters import BUSINESS_TIMEZONE, MoneyInFilter, conditions
 from .transactions import payer_name
@@ -69,6 +69,7 @@ _HOURS: Table = MoneyInHour.__table__  # type: ignore[attr-defined]
 _DAYS: Table = MoneyInDay.__table__  # type: ignore[attr-defined]
 _PAYER_DAYS: Table = MoneyInPayerDay.__table__  # type: ignore[attr-defined]
 _PAYERS: Table = MoneyInPayer.__table__  # type: ignore[attr-defined]
+_DAY_PAYERS: Table = MoneyInDayPayers.__table__  # type: ignore[attr-defined]
 _VERSION: Table = MoneyInVersion.__table__  # type: ignore[attr-defined]
 _RECEIVED = "received"
 _CENT = Decimal("0.01")
@@ -356,9 +357,13 @@ def _best_payers(connection: Connection, payer_days: Subquery, top: int) -> tupl
 
 def _payers_daily(connection: Connection, payer_days: Subquery, days: range, *, narrowed: bool) -> pd.DataFrame:
     """Per Nairobi day (numbers in `days`): payers paying for the first time ever that day, and the others."""
-    paying = select(payer_days.c.day, func.count(payer_days.c.payer.distinct())).group_by(payer_days.c.day)
-    # From each payer's first day (indexed): it costs the new payers, not every payer-day. Whole days of every
-    # payment hold each first payment; a narrower filter must also have it among its own.
+    # Whole days of every payment: each day's payers are counted already, and hold each first payment; a
+    # narrower filter counts its own payer-days, and must have the first payment among them.
+    paying = select(_DAY_PAYERS.c.day, _DAY_PAYERS.c.payers).where(_DAY_PAYERS.c.day >= days.start,
+                                                                   _DAY_PAYERS.c.day < days.stop)
+    if narrowed:
+        paying = select(payer_days.c.day, func.count(payer_days.c.payer.distinct())).group_by(payer_days.c.day)
+    # From each payer's first day (indexed): it costs the new payers, not every payer-day.
     new = (select(_PAYERS.c.first_day, func.count())
            .where(_PAYERS.c.first_day >= days.start, _PAYERS.c.first_day < days.stop)
            .group_by(_PAYERS.c.first_day))

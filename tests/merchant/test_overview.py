@@ -203,7 +203,8 @@ class TestWritesByAnyMeans:
     def test_deleting_every_payment_empties_the_figures(self, week: sa.Engine) -> None:
         with week.begin() as connection:
             connection.execute(sa.delete(_T))
-        for table in ("money_in_hours", "money_in_days", "money_in_payer_days", "money_in_payers"):
+        for table in ("money_in_hours", "money_in_days", "money_in_payer_days", "money_in_day_payers",
+                      "money_in_payers"):
             assert rows(week, f"SELECT * FROM {table}") == []
 
 
@@ -256,6 +257,11 @@ def rollups_agree(engine: sa.Engine, stored: list[Stored]) -> None:
             first[paid.payer] = min(first.get(paid.payer, day), day)
     for table, expected in (("money_in_hours", hours), ("money_in_days", days), ("money_in_payer_days", payer_days)):
         assert rows(engine, f"SELECT * FROM {table}") == sorted((*key, *value) for key, value in expected.items())
+    day_payers: dict[int, set[str]] = defaultdict(set)
+    for day, payer, _till, _kind in payer_days:
+        day_payers[day].add(payer)
+    assert rows(engine, "SELECT day, payers FROM money_in_day_payers") == sorted(
+        (day, len(payers)) for day, payers in day_payers.items())
     assert rows(engine, "SELECT payer, first_day FROM money_in_payers") == sorted(first.items())
 
 
@@ -283,9 +289,16 @@ def figures_agree(engine: sa.Engine, stored: list[Stored], wanted: MoneyInFilter
         if p.status == "received" and p.payer:
             day = p.at.astimezone(BUSINESS_TIMEZONE).date()
             firsts[p.payer] = min(firsts.get(p.payer, day), day)
-    payers = {p.payer for p in kept if p.payer}
-    new = {payer for payer in payers if firsts[payer] >= wanted.start.astimezone(BUSINESS_TIMEZONE).date()}
-    assert (data.new_payers, data.returning_payers) == (len(new), len(payers) - len(new))
+    # New: paying on the day of their first payment ever (the payments shown include one of that day).
+    paying: dict[date, set[str]] = defaultdict(set)
+    for p in kept:
+        if p.payer:
+            paying[local[p.id].date()].add(p.payer)
+    new_by_day = {day: {payer for payer in payers if firsts[payer] == day} for day, payers in paying.items()}
+    assert {r.date: (r.new, r.returning) for r in data.payers_daily.itertuples() if r.new or r.returning} == {
+        day: (len(new_by_day[day]), len(payers) - len(new_by_day[day])) for day, payers in paying.items()}
+    new = set().union(*new_by_day.values())
+    assert (data.new_payers, data.returning_payers) == (len(new), len({p.payer for p in kept if p.payer}) - len(new))
 
 
 START = datetime(2026, 11, 20, tzinfo=UTC)

@@ -1,6 +1,6 @@
 """Money in read fast at a million payments: a covering index over range reads, and rollups kept by triggers on
-`transactions` (per hour; per day; per day and payer; each payer's first day; a change counter), filled here from
-the rows already there.
+`transactions` (per hour; per day; per day and payer; payers per day; each payer's first day; a change counter),
+filled here from the rows already there.
 
 Triggers, not the app, keep the rollups: a row written into the public `transactions` table by any means (a
 restore, an import, another process) is counted at once. SQLite runs them per row; PostgreSQL per statement over
@@ -84,6 +84,8 @@ def _sqlite_change(r: str, sign: int) -> list[str]:
     statements = []
     for table, names in _KEYS.items():
         only = _counted(table, r)
+        if table == "money_in_payer_days" and sign > 0:
+            statements += _sqlite_day_payers(r, sign)
         statements += [
             f"INSERT INTO {table} ({', '.join(names)}, amount_cents, payments) "
             f"SELECT {', '.join(keys[name] for name in names)}, {sign} * {r}.amount_cents, {sign} WHERE {only} "
@@ -91,6 +93,8 @@ def _sqlite_change(r: str, sign: int) -> list[str]:
             "payments = payments + excluded.payments",
             f"DELETE FROM {table} WHERE {_matches(table, keys, table)} AND payments = 0",
         ]
+        if table == "money_in_payer_days" and sign < 0:
+            statements += _sqlite_day_payers(r, sign)
     first_day = _first_day(payer)
     if sign < 0:
         return statements + [
@@ -107,6 +111,35 @@ def _sqlite_change(r: str, sign: int) -> list[str]:
     ]
 
 
+def _sqlite_day_payers(r: str, sign: int) -> list[str]:
+    """A Nairobi day's payers, counted when a payer's first payer-day row of that day comes (run before it is
+    written) or their last goes (run after)."""
+    keys = _SQLITE.keys(r)
+    unheld = (f"{_counted('money_in_payer_days', r)} AND NOT EXISTS (SELECT 1 FROM money_in_payer_days AS d "
+              f"WHERE d.day = {keys['day']} AND d.payer = {keys['payer']})")
+    if sign > 0:
+        return [f"INSERT INTO money_in_day_payers (day, payers) SELECT {keys['day']}, 1 WHERE {unheld} "
+                "ON CONFLICT (day) DO UPDATE SET payers = payers + 1"]
+    return [f"UPDATE money_in_day_payers SET payers = payers - 1 WHERE day = {keys['day']} AND {unheld}",
+            f"DELETE FROM money_in_day_payers WHERE day = {keys['day']} AND payers = 0"]
+
+
+def _postgresql_day_payers(rows: str, sign: int) -> list[str]:
+    """`_sqlite_day_payers` for a statement's rows."""
+    keys = _POSTGRESQL.keys("c")
+    pairs = (f"SELECT DISTINCT {keys['day']} AS day, {keys['payer']} AS payer FROM {rows} AS c "
+             f"WHERE {_counted('money_in_payer_days', 'c')}")
+    unheld = (f"SELECT n.day, COUNT(*) AS payers FROM ({pairs}) AS n WHERE NOT EXISTS (SELECT 1 FROM "
+              "money_in_payer_days AS d WHERE d.day = n.day AND d.payer = n.payer) GROUP BY n.day")
+    if sign > 0:
+        return [f"INSERT INTO money_in_day_payers AS t (day, payers) SELECT day, payers FROM ({unheld}) AS g "
+                "ORDER BY day ON CONFLICT (day) DO UPDATE SET payers = t.payers + excluded.payers"]
+    return [f"UPDATE money_in_day_payers AS t SET payers = t.payers - g.payers FROM ({unheld}) AS g "
+            "WHERE t.day = g.day",
+            f"DELETE FROM money_in_day_payers AS t WHERE t.payers = 0 AND t.day IN (SELECT {keys['day']} "
+            f"FROM {rows} AS c)"]
+
+
 _BUMP = "UPDATE money_in_version SET changes = changes + 1 WHERE id = 1"
 
 
@@ -114,7 +147,7 @@ def _sqlite_triggers() -> list[str]:
     rows = {"insert": (("NEW", 1),), "delete": (("OLD", -1),), "update": (("OLD", -1), ("NEW", 1))}
     triggers = []
     for operation in _OPERATIONS:
-        body = [statement for r, sign in rows[operation] for statement in _sqlite_change(r, sign)] + [_BUMP]
+        body = [_BUMP] + [statement for r, sign in rows[operation] for statement in _sqlite_change(r, sign)]
         triggers.append(
             f"CREATE TRIGGER money_in_after_{operation} AFTER {operation.upper()} ON transactions FOR EACH ROW "
             f"BEGIN {'; '.join(body)}; END"
@@ -129,6 +162,8 @@ def _postgresql_change(rows: str, sign: int) -> list[str]:
     statements = []
     for table, names in _KEYS.items():
         only = _counted(table, "c")
+        if table == "money_in_payer_days" and sign > 0:
+            statements += _postgresql_day_payers(rows, sign)
         columns, positions = ", ".join(names), _positions(names)
         # Keys in order, so two statements adding to the same rows lock them in the same order (no deadlock).
         statements += [
@@ -139,6 +174,8 @@ def _postgresql_change(rows: str, sign: int) -> list[str]:
             "payments = t.payments + excluded.payments",
             f"DELETE FROM {table} AS t USING {rows} AS c WHERE {_matches(table, keys, 't')} AND t.payments = 0",
         ]
+        if table == "money_in_payer_days" and sign < 0:
+            statements += _postgresql_day_payers(rows, sign)
     touched = f"SELECT {payer} FROM {rows} AS c WHERE c.status = {_RECEIVED}"
     if sign < 0:
         return statements + [
@@ -171,14 +208,16 @@ def _postgresql_triggers() -> list[str]:
             f"CREATE FUNCTION money_in_after_{operation}() RETURNS trigger LANGUAGE plpgsql "
             f"SET search_path FROM CURRENT AS $$ BEGIN "
             f"IF NOT EXISTS (SELECT 1 FROM {any_row}) THEN RETURN NULL; END IF; "
-            f"{'; '.join(body)}; {_BUMP}; RETURN NULL; END $$",
+            # The counter first: its row lock queues concurrent writers here until the first commits, so each
+            # statement below sees the other's rows (whether a payer or a payer's day is new is then exact).
+            f"{_BUMP}; {'; '.join(body)}; RETURN NULL; END $$",
             f"CREATE TRIGGER money_in_after_{operation} AFTER {operation.upper()} ON transactions "
             f"REFERENCING {referencing[operation]} FOR EACH STATEMENT "
             f"EXECUTE FUNCTION money_in_after_{operation}()",
         ]
     return made + [
         "CREATE FUNCTION money_in_after_truncate() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT "
-        "AS $$ BEGIN TRUNCATE money_in_hours, money_in_days, money_in_payer_days, money_in_payers; "
+        "AS $$ BEGIN TRUNCATE money_in_hours, money_in_days, money_in_payer_days, money_in_day_payers, money_in_payers; "
         f"{_BUMP}; RETURN NULL; END $$",
         "CREATE TRIGGER money_in_after_truncate AFTER TRUNCATE ON transactions "
         "FOR EACH STATEMENT EXECUTE FUNCTION money_in_after_truncate()",
@@ -198,6 +237,8 @@ def _fill(dialect: _Dialect) -> list[str]:
             f"FROM transactions AS t WHERE {only} GROUP BY {_positions(names)}"
         )
     return statements + [
+        "INSERT INTO money_in_day_payers (day, payers) SELECT day, COUNT(DISTINCT payer) FROM money_in_payer_days "
+        "GROUP BY day",
         "INSERT INTO money_in_payers (payer, first_day, last_at, last_id) "
         "SELECT payer, first_day, occurred_at, id FROM ("
         f"SELECT {payer} AS payer, MIN({keys['day']}) OVER (PARTITION BY {payer}) AS first_day, "
@@ -249,6 +290,12 @@ def upgrade() -> None:
     op.create_index("ix_money_in_payer_days_payer", "money_in_payer_days",
                     ["payer", "day", "till_number", "kind", "amount_cents", "payments"], unique=False)
     op.create_table(
+        "money_in_day_payers",
+        sa.Column("day", sa.Integer(), nullable=False),
+        sa.Column("payers", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("day"),
+    )
+    op.create_table(
         "money_in_payers",
         sa.Column("payer", sa.String(), nullable=False),
         sa.Column("first_day", sa.Integer(), nullable=False),
@@ -276,7 +323,8 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER money_in_after_{operation}" + (" ON transactions" if postgresql else ""))
         if postgresql:
             op.execute(f"DROP FUNCTION money_in_after_{operation}()")
-    for table in ("money_in_version", "money_in_payers", "money_in_payer_days", "money_in_days", "money_in_hours"):
+    for table in ("money_in_version", "money_in_payers", "money_in_day_payers", "money_in_payer_days", "money_in_days",
+                  "money_in_hours"):
         op.drop_table(table)
     with op.batch_alter_table("transactions") as batch_op:
         batch_op.drop_index("ix_transactions_money_in")
