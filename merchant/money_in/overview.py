@@ -150,8 +150,8 @@ def latest_change(engine: Engine) -> int:
 
 
 def paid_tills(engine: Engine) -> list[str]:
-    """Every till that has taken a payment, for a till filter (read from the hourly rollup)."""
-    query = select(_HOURS.c.till_number).where(_HOURS.c.till_number != "").distinct().order_by(_HOURS.c.till_number)
+    """Every till that has taken a payment, for a till filter (read from the daily rollup)."""
+    query = select(_DAYS.c.till_number).where(_DAYS.c.till_number != "").distinct().order_by(_DAYS.c.till_number)
     with engine.connect() as connection:
         return list(connection.execute(query).scalars())
 

@@ -254,39 +254,16 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_transactions_money_in", ["occurred_at", "status", "till_number", "kind", "amount_cents"], unique=False
         )
-    op.create_table(
-        "money_in_hours",
-        sa.Column("hour", sa.Integer(), nullable=False),
-        sa.Column("till_number", sa.String(), nullable=False),
-        sa.Column("kind", sa.String(), nullable=False),
-        sa.Column("status", sa.String(), nullable=False),
-        sa.Column("amount_cents", sa.BigInteger(), nullable=False),
-        sa.Column("payments", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("hour", "till_number", "kind", "status"),
-        sqlite_with_rowid=False,
-    )
-    op.create_table(
-        "money_in_days",
-        sa.Column("day", sa.Integer(), nullable=False),
-        sa.Column("till_number", sa.String(), nullable=False),
-        sa.Column("kind", sa.String(), nullable=False),
-        sa.Column("status", sa.String(), nullable=False),
-        sa.Column("amount_cents", sa.BigInteger(), nullable=False),
-        sa.Column("payments", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("day", "till_number", "kind", "status"),
-        sqlite_with_rowid=False,
-    )
-    op.create_table(
-        "money_in_payer_days",
-        sa.Column("day", sa.Integer(), nullable=False),
-        sa.Column("payer", sa.String(), nullable=False),
-        sa.Column("till_number", sa.String(), nullable=False),
-        sa.Column("kind", sa.String(), nullable=False),
-        sa.Column("amount_cents", sa.BigInteger(), nullable=False),
-        sa.Column("payments", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("day", "payer", "till_number", "kind"),
-        sqlite_with_rowid=False,
-    )
+    for table, names in _KEYS.items():  # each rollup: its key (a time unit first), then cents and payments
+        op.create_table(
+            table,
+            *(sa.Column(name, sa.Integer() if name in ("hour", "day") else sa.String(), nullable=False)
+              for name in names),
+            sa.Column("amount_cents", sa.BigInteger(), nullable=False),
+            sa.Column("payments", sa.Integer(), nullable=False),
+            sa.PrimaryKeyConstraint(*names),
+            sqlite_with_rowid=False,
+        )
     op.create_index("ix_money_in_payer_days_payer", "money_in_payer_days",
                     ["payer", "day", "till_number", "kind", "amount_cents", "payments"], unique=False)
     op.create_table(
