@@ -18,6 +18,7 @@ after a bulk load).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -53,6 +54,7 @@ __all__ = [
 
 VERSION = "1"  # bump when the generated data changes shape; cached files of other versions are not reused
 CACHE = Path("/tmp/k2-million")
+STALE_AFTER_S = 3600
 SPAN_DAYS = 730
 CHUNK = 50_000
 NAIROBI_HOURS = 3  # Nairobi keeps UTC+3 all year (no daylight saving), so local hours shift by a constant
@@ -120,8 +122,12 @@ def sqlite_database(shape: Shape, *, fresh: bool = False) -> Generated:
         meta = json.loads(path.with_suffix(".json").read_text())
         return Generated(f"sqlite:///{path}", Shape(shape.rows, datetime.fromisoformat(meta["until"]), shape.seed),
                          None)
-    for stale in [*CACHE.glob("million-*.db"), *CACHE.glob("million-*.json")]:  # another run's work in progress stays
-        stale.unlink(missing_ok=True)
+    # Files of other keys go once nobody has written them for an hour: another run (the checkout is shared, and
+    # migrations change under it) may still be reading one, or building its own.
+    for stale in CACHE.glob("million-*"):
+        with contextlib.suppress(FileNotFoundError):  # another run removed it first
+            if time.time() - stale.stat().st_mtime > STALE_AFTER_S:
+                stale.unlink()
     building = path.with_suffix(f".{os.getpid()}.building")
     seconds = write_sqlite(building, shape)
     path.with_suffix(".json").write_text(json.dumps({"until": shape.until.isoformat(), "seconds": seconds}))
