@@ -185,3 +185,13 @@ def test_words_for_the_tiles() -> None:
     assert compared_with("week", wednesday) == "last week to Wed 14:05"
     assert compared_with("month", wednesday) == "last month to 18 Nov, 14:05"
     assert (till_name("514459"), till_name(None)) == ("Till 514459", "No till number")
+
+
+def test_home_shows_today_in_shillings(shop: str) -> None:
+    page = run(page_as("pages/home.py", Role.CASHIER))
+    assert page.header[0].value == "Today at a glance"
+    assert tiles(page) == {
+        "Received today": ("KES 2,000", "+KES 1,000 (+100%)"),
+        "Payments today": ("2", "+1 (+100%)"),
+        "Taken back today": ("KES 300", "+KES 300"),
+    }

@@ -26,18 +26,28 @@ def database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def run_page() -> AppTest:
-    """The app as a signed-in owner sees it first."""
+    """The app as a signed-in owner sees it first (the Overview)."""
     add(os.environ["DATABASE_URL"], "wanjiku", Role.OWNER)
     page = sign_in(app(), "wanjiku")
     assert not page.exception, page.exception
     return page
 
 
+def home(page: AppTest) -> AppTest:
+    page.switch_page("pages/home.py")
+    page.run()
+    assert not page.exception, page.exception
+    return page
+
+
+TODAY = ["Received today", "Payments today", "Taken back today"]
+
+
 def test_entry_page_in_demo_mode_says_no_real_money_moves(database_url: str) -> None:
     page = run_page()
     assert page.title[0].value == "K2 Merchant Dashboard"
     assert "No real money moves" in page.warning[0].value
-    assert [metric.value for metric in page.metric] == ["0", "0"]
+    assert [metric.value for metric in page.metric] == ["KES 0", "0", "KES 0", "0", "KES 0"]  # the Overview's tiles
     assert not page.error
 
 
@@ -50,8 +60,8 @@ def test_entry_page_counts_what_is_stored_and_flags_failed_deliveries(database_u
             {"topic": "loyalty_points_awarded", "id": "evt-loyal", "created_at": "2026-11-20T10:00:00+03:00",
              "event": {"type": "Loyalty", "resource": {"points": 12}}}).encode())])
     engine.dispose()
-    page = run_page()
-    assert [metric.value for metric in page.metric] == ["3", "5"]
+    page = home(run_page())
+    assert [metric.label for metric in page.metric] == TODAY  # today's shillings, not all-time counters
     assert "1 stored deliveries could not be read" in page.error[0].value
     assert page.expander[0].label == "2 deliveries kept that are not in the payment tables"
     shown = page.dataframe[0].value
@@ -75,12 +85,12 @@ def test_entry_page_says_plainly_when_the_database_cannot_be_read(
     assert "merchant.db" not in page.error[0].value and not page.metric
 
 
-def test_a_cashier_sees_the_counts_but_not_the_deliveries_kept_unread(database_url: str) -> None:
+def test_a_cashier_sees_today_but_not_the_deliveries_kept_unread(database_url: str) -> None:
     engine = open_database(database_url)
     with engine.begin() as connection:
         record_deliveries(connection, [delivered(json.dumps({"no": "shape"}).encode())])
     engine.dispose()
     add(database_url, "achieng", Role.CASHIER)
-    page = sign_in(app(), "achieng")
-    assert [metric.value for metric in page.metric] == ["0", "1"]
+    page = home(sign_in(app(), "achieng"))
+    assert [metric.label for metric in page.metric] == TODAY
     assert not page.error and not page.expander
