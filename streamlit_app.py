@@ -30,6 +30,8 @@ PAGES: list[tuple[st.Page, Permission | None, str]] = [
      "Money"),
     (st.Page("pages/pay.py", title="Pay someone", icon=":material/send_money:"), Permission.PAY_OUT, "Money out"),
     (st.Page("pages/payments.py", title="Payments", icon=":material/receipt:"), Permission.PAY_OUT, "Money out"),
+    (st.Page("pages/bulk_payouts.py", title="Bulk payouts", icon=":material/table_view:"), Permission.PAY_OUT,
+     "Money out"),
     (st.Page("pages/recipients.py", title="Recipients", icon=":material/contacts:"), Permission.PAY_OUT, "Money out"),
     (st.Page("pages/settle.py", title="Settle to your account", icon=":material/savings:"), Permission.SETTLE, "Money out"),
     (st.Page("pages/users.py", title="Users", icon=":material/group:"), Permission.MANAGE_USERS, "Owner"),

@@ -8,6 +8,7 @@ import streamlit as st
 from merchant import health
 from merchant.access import NotAllowed, Permission, require
 from merchant.health import ConnectionCheck, ConnectionOutcome, Mode
+from merchant.preferences import load_preferences, set_self_approval
 from ui import database, fail, runtime, settings
 from ui.signin import current_user, source_address
 from ui.words import nairobi_clock
@@ -88,6 +89,7 @@ if st.button("Test the connection", key="settings_test", help="Asks K2 for a tok
 
 try:  # every read up front: a failure below would put the raw error (maybe the database URL) on the page
     engine = database()
+    self_approval = load_preferences(engine).self_approval
     last = health.last_webhook_at(engine)
     stored = health.database(engine)
     refused = health.refusals(engine)
@@ -109,6 +111,14 @@ if refused:
     }, hide_index=True)
 else:
     st.caption("No deliveries refused in the last 7 days.")
+
+st.subheader("Bulk payouts")
+allowed = st.toggle("Let the single owner approve their own payout batches", value=self_approval,
+                    key="settings_self_approval", help="For a shop where nobody else may approve: the owner confirms "
+                                                       "a second time. Once a finance user is added, they approve.")
+if allowed != self_approval:
+    set_self_approval(engine, me, allowed, source=source_address())
+    st.rerun()
 
 st.subheader("Database")
 kinds = {"sqlite": "SQLite (a file on this server)", "postgresql": "PostgreSQL"}

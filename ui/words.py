@@ -9,12 +9,14 @@ from zoneinfo import ZoneInfo
 
 from merchant.access import AuditAction
 from merchant.outbound import OutboxState
+from merchant.payouts.batches import RowStatus
 
 __all__ = [
     "AUDIT_ACTIONS",
     "PAYMENT_KINDS",
     "PAYMENT_STATUSES",
     "Status",
+    "batch_row_meaning",
     "compared_with",
     "destination",
     "event_kind",
@@ -319,12 +321,40 @@ def payout_status(state: OutboxState, k2_status: str | None, reason: str | None,
                           "recipient whether the money arrived, before paying again.", "warning")
         return Status("Outcome unknown", "K2 did not answer, so the money may have gone. Do not pay again: this "
                       "updates when K2 tells us. If it stays like this, check your K2 dashboard.", "warning")
+    if state is OutboxState.HELD:
+        return Status("Paused", "Its batch is paused: it goes to K2 when the batch is resumed.", "info")
+    if state is OutboxState.CANCELLED:
+        return Status("Cancelled", "Its batch was cancelled before it went to K2; nothing was paid.", "error")
     if state is OutboxState.REJECTED:
         if "limiting" in words:
             return Status("Refused by K2", "K2 is limiting requests right now; nothing was sent. Pay again in a "
                           "minute.", "error")
         return Status("Refused by K2", _refusal(reason), "error")
     return Status("Not sent", "K2 could not be reached; nothing was sent. Pay again once K2 is back.", "error")
+
+
+_ROW_MEANINGS = {  # a bulk payout row's status, what it means for the clerk (paid rows need no words)
+    RowStatus.AWAITING_APPROVAL: "Goes once another finance user or the owner approves the batch.",
+    RowStatus.PREPARING: "Setting up the recipient at K2; it is sent next.",
+    RowStatus.QUEUED: "Waiting its turn to go to K2.",
+    RowStatus.PAUSED: "The batch is paused: it goes when the batch is resumed.",
+    RowStatus.SENDING: "Going to K2 now.",
+    RowStatus.SENT: "K2 has it; waiting for M-Pesa or the bank to say it is done.",
+    RowStatus.PAID: "",
+    RowStatus.NEEDS_REVIEW: "K2 may have paid it; it settles when K2's result arrives. Do not pay it again "
+                            "meanwhile.",
+    RowStatus.CANCELLED: "Cancelled before it was sent; nothing was paid.",
+}
+
+
+def batch_row_meaning(status: RowStatus, reason: str | None) -> str:
+    """What one row of a bulk payout's status means, and what to do: a failure read as `payout_status` reads it."""
+    if status is RowStatus.FAILED:
+        meaning = next((said for phrase, said in _PAYOUT_FAILURES if phrase in (reason or "").lower()), None)
+        return meaning or f"K2 says: {(reason or 'the payment failed').rstrip('.')}. Nothing was paid."
+    if status is RowStatus.NOT_SENT:
+        return _refusal(reason) if reason else "K2 could not be reached; nothing was sent."
+    return _ROW_MEANINGS[status]
 
 
 # What each audit entry records, as the owner reads it on the audit trail.
@@ -353,4 +383,6 @@ AUDIT_ACTIONS: dict[AuditAction, str] = {
     AuditAction.SETTLEMENT_ACCOUNT_ADDED: "Added a settlement account",
     AuditAction.HISTORY_FILLED: "Filled in history from K2",
     AuditAction.HISTORY_CHECKED: "Checked yesterday's payments against K2",
+    AuditAction.BATCH_SUBMITTED: "Submitted a payout batch",
+    AuditAction.BATCH_CHANGED: "Paused, resumed or cancelled a batch",
 }

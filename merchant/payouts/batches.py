@@ -289,7 +289,9 @@ def _check(connection: Connection, checked: CheckedSheet) -> BatchCheck:
 def _recent_repeats(connection: Connection, rows: list[SheetRow]) -> list[tuple[int, str]]:
     """Rows paying the same amount to the same destination as a payout (single or in a batch) not known to have
     failed in the last `DUPLICATE_WINDOW`."""
-    wanted = {(row.destination_key, to_cents(row.amount)): row.number for row in rows}
+    wanted: dict[tuple[str, int], list[int]] = {}  # every row of a key: a repeat within the file repeats it too
+    for row in rows:
+        wanted.setdefault((row.destination_key, to_cents(row.amount)), []).append(row.number)
     if not wanted:
         return []
     since = _now() - DUPLICATE_WINDOW
@@ -316,7 +318,7 @@ def _recent_repeats(connection: Connection, rows: list[SheetRow]) -> list[tuple[
         ).all()
         for key, cents, batch_id, number in batched:  # a batch row's own payment counts once, as the batch's
             earlier[(key, cents)] = f"row {number} of batch {batch_id}"
-    return sorted((number, earlier[key]) for key, number in wanted.items() if key in earlier)
+    return sorted((number, earlier[key]) for key, numbers in wanted.items() if key in earlier for number in numbers)
 
 
 def submit_batch(
