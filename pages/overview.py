@@ -3,7 +3,7 @@ of a range: money per day (and what was taken back), when customers pay, which t
 and returning payers. It redraws by itself when a payment arrives."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pandas as pd
@@ -55,6 +55,10 @@ def tile(column: DeltaGenerator, label: str, now: Decimal | int, before: Decimal
                   help=f"Compared with {against}: {kes(before) if money else f'{before:,}'}.")
 
 
+def many(n: int, thing: str) -> str:
+    return f"{n:,} {thing}{'' if n == 1 else 's'}"
+
+
 def tiles(compared: Comparison) -> None:
     now, before = compared.current, compared.previous
     against = compared_with(compared.period, compared.previous_end)
@@ -64,8 +68,8 @@ def tiles(compared: Comparison) -> None:
     tile(average, "Average payment", now.average, before.average, against=against)
     tile(payers, "Payers", now.payers, before.payers, money=False, against=against)
     tile(back, "Taken back", now.taken_back, before.taken_back, worse_up=True, against=against)
-    st.caption(f"Compared with {against} (Nairobi time). Taken back: {now.taken_back_count:,} payment"
-               f"{'' if now.taken_back_count == 1 else 's'} reversed or voided, not counted in what you received.")
+    st.caption(f"Compared with {against} (Nairobi time). Taken back: {many(now.taken_back_count, 'payment')} "
+               "reversed or voided, not counted in what you received.")
 
 
 def per_day(daily: pd.DataFrame) -> go.Figure:
@@ -169,7 +173,7 @@ if not data.figures.count and not data.figures.taken_back_count:
 
 got = data.figures
 st.subheader(f"Money per day, {span}")
-st.caption(f"Received {kes(got.total)} from {got.count:,} payments by {got.payers:,} payers"
+st.caption(f"Received {kes(got.total)} from {many(got.count, 'payment')} by {many(got.payers, 'payer')}"
            + (f"; {kes(got.taken_back)} taken back ({got.taken_back_count:,} reversed or voided), shown below the "
               "line and not counted" if got.taken_back_count else "") + ".")
 st.plotly_chart(per_day(data.daily), key="overview_per_day")
