@@ -1,6 +1,7 @@
-"""Bulk payouts: reading and checking a 10,000-row payout CSV, beside a naive baseline in the same run.
+"""Bulk payouts: reading and checking a 10,000-row payout CSV, and sending it, each beside a baseline in the same run.
 
-    python3 bench/bulk.py [--rows 10000] [--bad-every 50] [--rounds 5]
+    python3 bench/bulk.py [--rows 10000] [--bad-every 50] [--rounds 5] [--send-rows 10000] [--sdk-rows 200]
+                          [--latency-ms 50] [--concurrency 32] [--parse-only]
 
 The file mixes all four types (about half M-Pesa, then bank, till and paybill; about one destination in five paid
 twice, one row in a hundred repeated whole) and breaks one cell in about every `--bad-every`th row (a bad phone, a
@@ -11,33 +12,53 @@ new file (other phones and accounts) and times, best of `--rounds`:
             the k2 request model built from the row (pydantic, phonenumbers; nothing remembered between rows), the
             amount and the description
   again     `check_sheet` on the same file after one cell was fixed, as the page does after each edit
-Both must agree on how many rows are payable; the target is ours ≤ 1 s. `bench_parse` is the figure; the
-sending half joins it in `main`.
+Both must agree on how many rows are payable; the target is ours ≤ 1 s.
+
+Sending (`bench_send`): k2sim in a process of its own answers every call after `--latency-ms`; a real server
+(`python -m merchant.webhooks`: its batch runner and outbox worker, `--concurrency` requests in flight) sends a
+payroll of `--send-rows` M-Pesa salaries to different people, approved by a second person, until every row is paid:
+first to people K2 has not seen (a PAY recipient made for each, then the payment), then the same payroll again
+(recipients reused, as next month's). The baseline is the official SDK (k2-connect 1.2.7, bench/sdk_payouts.py)
+paying one row at a time, as a loop over the file would: `--sdk-rows` rows timed both ways and scaled to
+`--send-rows` (at 50 ms a call, 10,000 rows would take it 10-20 minutes). k2sim's own log must show exactly
+`--send-rows` payments per batch, none twice. Target: ours ≥ 15x the SDK's rate.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
+import json
 import os
 import platform
 import random
+import socket
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
-from typing import Any
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import httpx  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from merchant.config import Settings  # noqa: E402
 from merchant.errors import InputError  # noqa: E402
 from merchant.payouts.payments import checked_amount, checked_description  # noqa: E402
 from merchant.payouts.recipients import checked_details  # noqa: E402
+from merchant.access import Role, User  # noqa: E402
+from merchant.payouts.batches import RowStatus, approve_batch, get_batch, submit_batch  # noqa: E402
 from merchant.payouts.sheet import TEMPLATE_COLUMNS, check_sheet, read_sheet  # noqa: E402
+from merchant.runtime import Runtime  # noqa: E402
 
-__all__ = ["bench_parse", "main", "payout_csv"]
+__all__ = ["bench_parse", "bench_send", "main", "payout_csv", "payroll_csv"]
 
 TARGET_SECONDS = 1.0
 BRANCHES = {"Equity Moi Avenue": "3f2b8c1e-0a4d-4c5e-9b7a-1d2e3f4a5b6c",
@@ -149,11 +170,134 @@ def bench_parse(rows: int = 10_000, *, bad_every: int = 50, rounds: int = 5) -> 
             **{f"{name}_cpu": min(cpu for _, cpu in values) for name, values in times.items()}}
 
 
+# ---------------------------------------------------------------------------------------------- sending
+
+
+SDK_PYTHON = ROOT / ".sdk" / "py-v1" / "bin" / "python"
+SEND_TARGET = 15.0  # ours at least this many times the SDK's one-at-a-time rate
+_KEY = "bench-signing-key"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], expected: int | None = None) -> None:
+    """Until `url` answers a POST (with `expected`, if given): the process behind it is ready."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{process.args} ended before it answered")
+        try:
+            status = httpx.post(url, content=b"{}", timeout=1).status_code
+            if expected is None or status == expected:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    sys.exit(f"{url} never answered")
+
+
+@contextlib.contextmanager
+def _process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def payroll_csv(rows: int) -> bytes:
+    """`rows` M-Pesa salaries to different people, KES 1,000 each."""
+    lines = [",".join(TEMPLATE_COLUMNS)]
+    for n in range(rows):
+        lines.append(f"M-Pesa,Worker {n} Wanjiru,071{n:05d}23,,,,,1000,Salary,"
+                     f"NOV-{n}")
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def _payments_at_sim(base_url: str, batch_id: int) -> Counter[str]:
+    log = httpx.get(f"{base_url}/sim/requests", params={"path": "/api/v1/payments"}, timeout=120).json()
+    return Counter(entry["body"]["metadata"]["request_ref"] for entry in log
+                   if entry["method"] == "POST" and entry["body"]["metadata"].get("batch") == str(batch_id))
+
+
+def _send_batch(runtime: Runtime, data: bytes, token: str) -> tuple[int, float]:
+    """Submit and approve a payroll; seconds from the approval to every row paid."""
+    def clerk(name: str) -> User:
+        return User(name, name.title(), None, Role.FINANCE, False, datetime.now(UTC), None, None)
+
+    checked = check_sheet(read_sheet(data, "payroll.csv"))
+    assert not checked.problems, checked.problems[:3]
+    batch = submit_batch(runtime, clerk("njeri"), checked, token=token, file_name="payroll.csv", confirmed=True)
+    started = time.perf_counter()
+    approve_batch(runtime, clerk("otieno"), batch.id)
+    assert runtime.engine is not None
+    while True:
+        view = get_batch(runtime.engine, batch.id)
+        assert view is not None
+        print(f"  {time.perf_counter() - started:6.1f} s {dict((k.value, n) for k, n in view.counts.items())}",
+              file=sys.stderr)
+        if view.done:
+            assert view.counts == {RowStatus.PAID: view.row_count}, view.counts
+            return batch.id, time.perf_counter() - started
+        time.sleep(0.5)
+
+
+def bench_send(rows: int, *, latency_ms: int, sdk_rows: int, concurrency: int, workdir: Path) -> dict[str, Any]:
+    """Ours: a real server (`python -m merchant.webhooks`, its batch runner and outbox worker) sends a payroll of
+    `rows` twice against k2sim (a process of its own) with `latency_ms` on every answer: first to new people (a
+    recipient made at K2 for each), then again (recipients reused). The SDK: `sdk_rows` rows one at a time, both
+    ways, in its own virtualenv; its rate is what a loop over the file would do."""
+    sim_port, port = _free_port(), _free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    sim_args = [sys.executable, "-m", "k2sim", "--port", str(sim_port), "--latency-ms", str(latency_ms),
+                "--client-id", "bench", "--client-secret", "bench-secret", "--api-key", _KEY,
+                "--balance", "1000000000000"]
+    database_url = f"sqlite:///{workdir / 'merchant.db'}"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("K2_")} | {
+        "K2_BASE_URL": sim_url, "K2_CLIENT_ID": "bench", "K2_CLIENT_SECRET": "bench-secret", "K2_API_KEY": _KEY,
+        "DATABASE_URL": database_url, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "OUTBOX_CONCURRENCY": str(concurrency), "OUTBOX_PER_SECOND": "100000",
+    }
+    with _process(sim_args, env, workdir / "k2sim.log") as sim:
+        _wait_for(f"{sim_url}/oauth/token", sim)
+        with _process([sys.executable, "-m", "merchant.webhooks", "--port", str(port)], env,
+                      workdir / "server.log") as server:
+            _wait_for(f"http://127.0.0.1:{port}/api/k2/webhooks", server, 401)
+            runtime = Runtime(Settings(database_url=database_url, public_base_url=f"http://127.0.0.1:{port}")).open()
+            data = payroll_csv(rows)
+            first_batch, first = _send_batch(runtime, data, "bench-first")
+            known_batch, known = _send_batch(runtime, data, "bench-again")
+            runtime.stop()
+        sent = {name: _payments_at_sim(sim_url, batch) for name, batch in (("first", first_batch),
+                                                                           ("known", known_batch))}
+        sdk = json.loads(subprocess.run(
+            [str(SDK_PYTHON), str(ROOT / "bench" / "sdk_payouts.py")], check=True, capture_output=True, timeout=3600,
+            input=json.dumps({"base_url": sim_url, "client_id": "bench", "client_secret": "bench-secret",
+                              "api_key": _KEY, "callback_url": f"http://127.0.0.1:{port}/api/k2/webhooks",
+                              "phones": [f"+2547{90 + n // 1000 % 10}{n % 1000:03d}123" for n in range(sdk_rows)]}),
+            text=True,
+        ).stdout)
+    return {"rows": rows, "latency_ms": latency_ms, "concurrency": concurrency, "sdk_rows": sdk_rows,
+            "ours": {"first": first, "known": known},
+            "sdk": {"first": sdk["first"] / sdk["rows"] * rows, "known": sdk["known"] / sdk["rows"] * rows},
+            "payments_at_sim": {name: (sum(counts.values()), max(counts.values())) for name, counts in sent.items()}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--bad-every", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--send-rows", type=int, default=10_000)
+    parser.add_argument("--sdk-rows", type=int, default=200)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--parse-only", action="store_true")
     args = parser.parse_args(argv)
     result = bench_parse(args.rows, bad_every=args.bad_every, rounds=args.rounds)
     print(f"bulk payout file bench: python {platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -168,6 +312,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ours {result['naive'] / result['ours']:.2f}x the baseline, "
           f"check again {result['naive'] / result['recheck']:.1f}x;"
           f" target read + check <= {TARGET_SECONDS:.1f} s: {verdict}")
+    if args.parse_only:
+        return 0
+    if not SDK_PYTHON.exists():
+        sys.exit(f"{SDK_PYTHON} is missing: run `bash tests/sdk/setup_sdks.sh` first")
+    with tempfile.TemporaryDirectory() as workdir:
+        sent = bench_send(args.send_rows, latency_ms=args.latency_ms, sdk_rows=args.sdk_rows,
+                          concurrency=args.concurrency, workdir=Path(workdir))
+    print(f"\nsending {sent['rows']:,} M-Pesa payments, k2sim answering after {sent['latency_ms']} ms; ours with "
+          f"{sent['concurrency']} in flight, the SDK one at a time ({sent['sdk_rows']} rows timed, scaled)")
+    print(f"{'payroll':<28}{'ours s':>9}{'SDK s':>9}{'ours/s':>9}{'SDK/s':>8}{'ratio':>8}{'at k2sim (max)':>17}")
+    for name, label in (("first", "to new people (+recipients)"), ("known", "again (recipients reused)")):
+        ours_s, sdk_s = sent["ours"][name], sent["sdk"][name]
+        count, most = sent["payments_at_sim"][name]
+        print(f"{label:<28}{ours_s:>9.1f}{sdk_s:>9.1f}{sent['rows'] / ours_s:>9.0f}{sent['rows'] / sdk_s:>8.1f}"
+              f"{sdk_s / ours_s:>7.1f}x{count:>11,} ({most})")
+    worst = min(sent["sdk"][name] / sent["ours"][name] for name in ("first", "known"))
+    exact = all(count == sent["rows"] and most == 1 for count, most in sent["payments_at_sim"].values())
+    print(f"target >= {SEND_TARGET:.0f}x the SDK with exactly {sent['rows']:,} payments at k2sim per payroll: "
+          f"{'met' if worst >= SEND_TARGET and exact else 'NOT met'}")
     return 0
 
 

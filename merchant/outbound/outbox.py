@@ -213,7 +213,7 @@ def claim_due_checks(engine: Engine, limit: int, next_after: timedelta) -> list[
     """Take accepted rows whose status query is due, and push their next one `next_after` times their checks
     later (so a request K2 still calls pending is asked about less and less often, by one worker only)."""
     now = _now()
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         due = connection.execute(
             select(OUTBOX.c.id, OUTBOX.c.checks)
             .where(

@@ -26,7 +26,7 @@ from .outbox import (
     recover_interrupted,
     settle_from_results,
 )
-from .senders import send
+from .senders import Answer, send
 
 __all__ = ["OutboxWorker", "RateLimit"]
 
@@ -86,6 +86,8 @@ class OutboxWorker:
         self._rate = RateLimit(per_second, burst=concurrency)
         self._busy = 0  # sends and status queries under way
         self._busy_lock = threading.Lock()
+        self._answers: list[tuple[str, Answer]] = []  # K2's answers not yet written, by our id
+        self._answers_lock = threading.Lock()
         self._loop = Loop("k2-outbox", self._tick, poll_interval)
         self._pool: ThreadPoolExecutor | None = None
 
@@ -104,6 +106,7 @@ class OutboxWorker:
         self._loop.stop(timeout)
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = None
+        self._record_answers()
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll (a page just queued something)."""
@@ -115,6 +118,7 @@ class OutboxWorker:
         return self._loop.running
 
     def _tick(self) -> None:
+        self._record_answers()
         settle_from_results(self.engine, check_after=self.check_after)
         free = self._free_slots()
         tokens = self._rate.take(free) if free else 0
@@ -152,14 +156,26 @@ class OutboxWorker:
 
     def _send(self, row: OutboxRow) -> None:
         answer = send(self.client, row.kind, row.params, self.callback_url)
-        values: dict[str, object] = {"reason": answer.reason}
-        if answer.location:
-            values |= {"location": answer.location, "k2_id": k2_id_of(answer.location),
-                       "due_at": datetime.now(UTC) + self.check_after}
-        with self.engine.begin() as connection:
-            if not move(connection, row.request_ref, answer.state, **values) and answer.location:
-                record_location(connection, row.request_ref, answer.location)  # its result came first
+        with self._answers_lock:
+            self._answers.append((row.request_ref, answer))
         self._loop.wake()
+
+    def _record_answers(self) -> None:
+        """Write the answers K2 gave since the last round, in one transaction: one commit (one fsync) for many
+        sends, not one each. A process that dies first leaves those rows `sending`, so unknown at the next start
+        and settled by their results: each was sent once, and is never sent again."""
+        with self._answers_lock:
+            answers, self._answers = self._answers, []
+        if not answers:
+            return
+        due = datetime.now(UTC) + self.check_after
+        with self.engine.begin() as connection:
+            for request_ref, answer in answers:
+                values: dict[str, object] = {"reason": answer.reason}
+                if answer.location:
+                    values |= {"location": answer.location, "k2_id": k2_id_of(answer.location), "due_at": due}
+                if not move(connection, request_ref, answer.state, **values) and answer.location:
+                    record_location(connection, request_ref, answer.location)  # its result came first
 
     def _check(self, row: OutboxRow) -> None:
         """One status query, recorded through the inbox like the callback it stands in for."""

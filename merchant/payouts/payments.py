@@ -23,6 +23,7 @@ from k2 import RequestValidationError
 from k2.types.payment_params import PaymentParams
 from k2.types.send_money_params import SendMoneyParams
 
+from ..db import writing
 from ..access import AuditAction, Permission, User, exported, record, require
 from ..db.tables import PaymentRecord, Recipient, SendMoneyRecord
 from ..errors import InputError
@@ -331,7 +332,7 @@ def approve_payment(runtime: Runtime, actor: User, request_ref: str, *, source: 
     enter it (`OwnPayment`); audited `APPROVED` in the same transaction. `InputError` when it no longer waits."""
     require(actor, Permission.APPROVE)
     engine = _engine(runtime)
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         waiting = _waiting(connection, request_ref)
         if approve(connection, request_ref, actor.username):
             record(connection, AuditAction.APPROVED, actor=actor.username, target=request_ref,
@@ -354,7 +355,7 @@ def decline_payment(
     require(actor, Permission.APPROVE)
     engine = _engine(runtime)
     why = " ".join((reason or "").split()) or None
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         waiting = _waiting(connection, request_ref)
         said = f"Declined by {actor.name or actor.username}" + (f": {why}" if why else ".")
         if not decline(connection, request_ref, actor.username, said):

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, insert, select, update
 
 from k2 import APIStatusError, K2Client, K2Error
 
@@ -36,8 +36,18 @@ log = logging.getLogger(__name__)
 
 _RECIPIENTS = Recipient.__table__  # type: ignore[attr-defined]
 _HAND_OVER_AT_ONCE = 1_000  # rows per transaction: the batch's lock is held briefly, pause and cancel get a turn
+_MAKE_AT_ONCE = 256  # recipients asked of K2 between two writes (a process that dies loses at most these answers)
 BATCH_KEY = "batch"  # our batch id in K2's metadata, beside request_ref
 ROW_KEY = "row"  # the row's number in the file
+
+
+class _ToAsk(NamedTuple):
+    """A recipient to ask K2 for: its row here, its K2 fields, and the Location K2 gave if it answered before."""
+
+    recipient_id: int
+    type: str
+    details_json: str
+    k2_location: str | None
 
 
 class BatchRunner:
@@ -80,79 +90,88 @@ class BatchRunner:
             ).all()
         handed = 0
         for batch_id, api in batches:
+            handed += self._hand_over_all(batch_id, api)
             if api == "v1":
-                self._find_or_make_recipients(batch_id)
-            while not self._loop.stopping.is_set():
-                count = self._hand_over(batch_id, api)
-                handed += count
-                if count and self._handed_over is not None:
-                    self._handed_over()
-                if count < _HAND_OVER_AT_ONCE:
-                    break
+                to_make = self._point_at_recipients(batch_id)
+                with ThreadPoolExecutor(self.concurrency, thread_name_prefix="k2-recipients") as pool:
+                    for start in range(0, len(to_make), _MAKE_AT_ONCE):
+                        if self._loop.stopping.is_set():
+                            break
+                        answers = list(pool.map(self._ask, to_make[start:start + _MAKE_AT_ONCE]))
+                        self._keep(batch_id, answers)
+                        handed += self._hand_over_all(batch_id, api)  # their payments go while K2 makes the rest
+        return handed
+
+    def _hand_over_all(self, batch_id: int, api: str) -> int:
+        handed = 0
+        while not self._loop.stopping.is_set():
+            count = self._hand_over(batch_id, api)
+            handed += count
+            if count and self._handed_over is not None:
+                self._handed_over()
+            if count < _HAND_OVER_AT_ONCE:
+                break
         return handed
 
     # ------------------------------------------------------------------------------------------ recipients
 
-    def _find_or_make_recipients(self, batch_id: int) -> None:
-        """Point every waiting row at a recipient: one confirmed for its destination if there is one, else the
-        one this batch already started making, else a new one; then ask K2 for those not yet confirmed."""
+    def _point_at_recipients(self, batch_id: int) -> list[_ToAsk]:
+        """Point every waiting row without a confirmed recipient at one: confirmed for its destination if there is
+        one, else the one this batch started making before (a process died), else a new one. The recipients still
+        to be asked of K2, one row each (with the Location K2 gave, if it answered before)."""
         with writing(self.engine) as connection:
             batch = connection.execute(select(BATCHES).where(BATCHES.c.id == batch_id)).one()
             waiting = connection.execute(
                 select(ROWS.c.destination_key, ROWS.c.type, ROWS.c.nickname, ROWS.c.details_json,
-                       ROWS.c.recipient_id, _RECIPIENTS.c.k2_reference)
+                       ROWS.c.recipient_id, _RECIPIENTS.c.k2_reference, _RECIPIENTS.c.k2_location)
                 .join(_RECIPIENTS, _RECIPIENTS.c.id == ROWS.c.recipient_id, isouter=True)
-                .where(ROWS.c.batch_id == batch_id, ROWS.c.state == RowState.WAITING)
+                .where(ROWS.c.batch_id == batch_id, ROWS.c.state == RowState.WAITING,
+                       _RECIPIENTS.c.k2_reference.is_(None))
             ).all()
-            to_make: dict[int, Row] = {}
-            seen: set[str] = set()
-            for row in waiting:
-                if row.destination_key in seen or row.k2_reference is not None:
-                    continue
-                seen.add(row.destination_key)
-                recipient_id = _confirmed_for(connection, row.destination_key) or row.recipient_id
-                if recipient_id is None:
-                    recipient_id = _new_recipient(connection, row, batch.created_by)
+            unmade = {row.destination_key: row for row in waiting}
+            confirmed = _confirmed_for(connection, list(unmade))
+            new = [row for key, row in unmade.items() if key not in confirmed and row.recipient_id is None]
+            made = _new_recipients(connection, new, batch.created_by)
+            pointing = {key: confirmed.get(key) or made.get(key) or row.recipient_id for key, row in unmade.items()}
+            changed = [{"key": key, "recipient": recipient} for key, recipient in pointing.items()
+                       if recipient != unmade[key].recipient_id]
+            if changed:
                 connection.execute(
-                    update(ROWS).where(ROWS.c.batch_id == batch_id, ROWS.c.destination_key == row.destination_key,
-                                       ROWS.c.state == RowState.WAITING).values(recipient_id=recipient_id))
-                if _confirmed_for(connection, row.destination_key) != recipient_id:
-                    to_make[recipient_id] = row
-        if to_make:
-            with ThreadPoolExecutor(self.concurrency, thread_name_prefix="k2-recipients") as pool:
-                list(pool.map(lambda item: self._make(batch_id, *item), to_make.items()))
+                    update(ROWS).where(ROWS.c.batch_id == batch_id, ROWS.c.destination_key == bindparam("key"),
+                                       ROWS.c.state == RowState.WAITING).values(recipient_id=bindparam("recipient")),
+                    changed)
+        return [_ToAsk(pointing[key], row.type, row.details_json, row.k2_location)
+                for key, row in unmade.items() if key not in confirmed]
 
-    def _make(self, batch_id: int, recipient_id: int, row: Row) -> None:
-        """Ask K2 for the recipient (again, if an earlier try never heard back) and keep its reference; K2 refusing
-        its details refuses the rows that pay it, in K2's words."""
-        with self.engine.connect() as connection:
-            location = connection.execute(
-                select(_RECIPIENTS.c.k2_location).where(_RECIPIENTS.c.id == recipient_id)).scalar_one()
+    def _ask(self, row: _ToAsk) -> tuple[int, str | None, str | None, str | None]:
+        """Ask K2 for one recipient (again, if an earlier try never heard back): (recipient id, Location,
+        reference, K2's refusal in words). Location and reference None: K2 did not answer; asked again later."""
+        location = row.k2_location
         try:
             if location is None:
                 _, params = checked_details(row.type, json.loads(row.details_json))
                 location = _ask_k2(self.client, params, "v1")
-                with self.engine.begin() as connection:
-                    connection.execute(update(_RECIPIENTS).where(_RECIPIENTS.c.id == recipient_id)
-                                       .values(k2_location=location))
-            reference = _fetch_reference(self.client, location, "v1")
+            return row.recipient_id, location, _fetch_reference(self.client, location, "v1"), None
         except APIStatusError as err:
-            if err.status_code not in (400, 409, 422):
-                log.warning("batches: K2 could not make recipient %s (%s); asked again later", recipient_id, err)
-                return
-            with self.engine.begin() as connection:
-                connection.execute(
-                    update(ROWS).where(ROWS.c.batch_id == batch_id, ROWS.c.recipient_id == recipient_id,
-                                       ROWS.c.state == RowState.WAITING)
-                    .values(state=RowState.REFUSED, reason=_refusal(err).message))
-            return
+            if err.status_code in (400, 409, 422):
+                return row.recipient_id, None, None, _refusal(err).message
+            log.warning("batches: K2 could not make recipient %s (%s); asked again later", row.recipient_id, err)
         except K2Error as err:
-            log.warning("batches: K2 could not make recipient %s (%s); asked again later", recipient_id, err)
-            return
-        if reference:
-            with self.engine.begin() as connection:
-                connection.execute(update(_RECIPIENTS).where(_RECIPIENTS.c.id == recipient_id)
-                                   .values(k2_reference=reference))
+            log.warning("batches: K2 could not make recipient %s (%s); asked again later", row.recipient_id, err)
+        return row.recipient_id, location, None, None
+
+    def _keep(self, batch_id: int, answers: list[tuple[int, str | None, str | None, str | None]]) -> None:
+        """What K2 said of a round of recipients, in one transaction; rows paying a refused one are refused."""
+        with self.engine.begin() as connection:
+            for recipient_id, location, reference, refusal in answers:
+                if refusal is not None:
+                    connection.execute(
+                        update(ROWS).where(ROWS.c.batch_id == batch_id, ROWS.c.recipient_id == recipient_id,
+                                           ROWS.c.state == RowState.WAITING)
+                        .values(state=RowState.REFUSED, reason=refusal))
+                elif location is not None:
+                    connection.execute(update(_RECIPIENTS).where(_RECIPIENTS.c.id == recipient_id)
+                                       .values(k2_location=location, k2_reference=reference))
 
     # ------------------------------------------------------------------------------------------ handing over
 
@@ -183,25 +202,33 @@ class BatchRunner:
         return len(handed)
 
 
-def _confirmed_for(connection: Connection, destination_key: str) -> int | None:
-    """A recipient K2 confirmed for this destination and nobody disabled: the oldest, so every batch reuses it."""
-    return connection.execute(
-        select(_RECIPIENTS.c.id).where(
-            _RECIPIENTS.c.destination_key == destination_key, _RECIPIENTS.c.disabled.is_(False),
-            _RECIPIENTS.c.k2_reference.is_not(None), _RECIPIENTS.c.k2_reference.not_like("adding:%"),
-            _RECIPIENTS.c.api_version == "v1",
-        ).order_by(_RECIPIENTS.c.id).limit(1)
-    ).scalar()
+def _confirmed_for(connection: Connection, keys: list[str]) -> dict[str, int]:
+    """For each destination, a recipient K2 confirmed and nobody disabled: the oldest, so every batch reuses it."""
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), 500):  # SQLite's limit on bound parameters
+        rows = connection.execute(
+            select(_RECIPIENTS.c.destination_key, _RECIPIENTS.c.id).where(
+                _RECIPIENTS.c.destination_key.in_(keys[start:start + 500]), _RECIPIENTS.c.disabled.is_(False),
+                _RECIPIENTS.c.k2_reference.is_not(None), _RECIPIENTS.c.k2_reference.not_like("adding:%"),
+                _RECIPIENTS.c.api_version == "v1",
+            ).order_by(_RECIPIENTS.c.id.desc())
+        ).all()
+        found.update(rows)  # the oldest last, so it wins
+    return found
 
 
-def _new_recipient(connection: Connection, row: Row, created_by: str) -> int:
-    return int(connection.execute(
-        insert(_RECIPIENTS).values(
-            type=row.type, nickname=row.nickname, details_json=row.details_json, destination_key=row.destination_key,
-            api_version="v1", k2_reference=None, k2_location=None, disabled=False, created_by=created_by,
-            created_at=datetime.now(UTC),
-        ).returning(_RECIPIENTS.c.id)
-    ).scalar_one())
+def _new_recipients(connection: Connection, rows: list[Row], created_by: str) -> dict[str, int]:
+    """Recipient rows for destinations K2 is about to be asked for, written before it is asked."""
+    if not rows:
+        return {}
+    now = datetime.now(UTC)
+    written = connection.execute(
+        insert(_RECIPIENTS).returning(_RECIPIENTS.c.destination_key, _RECIPIENTS.c.id, sort_by_parameter_order=True),
+        [{"type": row.type, "nickname": row.nickname, "details_json": row.details_json,
+          "destination_key": row.destination_key, "api_version": "v1", "k2_reference": None, "k2_location": None,
+          "disabled": False, "created_by": created_by, "created_at": now} for row in rows],
+    ).all()
+    return dict(written)
 
 
 def _metadata(batch: Row, row: Row) -> dict[str, str]:
