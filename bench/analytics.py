@@ -130,8 +130,9 @@ def naive_overview(engine: sa.Engine, filter: MoneyInFilter, now: datetime) -> d
         for period, (first, last) in (("now", (start, now)), ("before", (before, before + (now - start)))):
             rows = frame[(frame["occurred_at"] >= first) & (frame["occurred_at"] < last)]
             stayed = rows[rows["status"] == "received"]
+            taken_back = rows.loc[rows["status"] != "received", "amount_cents"].sum()
             tiles[name, period] = (stayed["amount_cents"].sum(), len(stayed), stayed["amount_cents"].mean(),
-                                   stayed["payer"].nunique(), rows.loc[rows["status"] != "received", "amount_cents"].sum())
+                                   stayed["payer"].nunique(), taken_back)
     chosen = kept[(kept["occurred_at"] >= filter.start) & (kept["occurred_at"] < filter.end)]
     first_paid = kept.groupby("payer")["occurred_at"].min()
     payers = chosen.groupby("payer")["amount_cents"].agg(["sum", "count"])
@@ -157,6 +158,8 @@ def naive_page(frame: pd.DataFrame, filter: MoneyInFilter) -> pd.DataFrame:  # n
         for column in ("reference", "sender_first_name", "sender_middle_name", "sender_last_name",
                        "sender_merchant", "sender_till", "sender_phone"):
             found |= frame[column].str.contains(word, case=False, regex=False, na=False)
+        if word.isdigit() and word.startswith("0"):  # 0712… is +254712…, as the shared filter reads it
+            found |= frame["sender_phone"].str.startswith(f"+254{word[1:]}", na=False)
         mask &= found
     chosen = frame[mask]
     page = chosen.sort_values(["occurred_at", "id"], ascending=False).head(PAGE_SIZE)
