@@ -159,14 +159,15 @@ def upload() -> None:
                "M-Pesa, Bank, Till or Paybill; each type fills in its own columns (the template has one example "
                "of each). Kopo Kopo's own bank bulk-payment file works too.")
     named = list(branches())
-    csv, excel, _ = st.columns([1, 1, 3])
-    csv.download_button("Download the template (CSV)", template_csv(branch=named[0] if named else None),
+    templates = st.container(horizontal=True)
+    templates.download_button("Download the template (CSV)", template_csv(branch=named[0] if named else None),
                         file_name="payouts-template.csv", mime="text/csv", icon=":material/download:",
                         key="bulk_template_csv", on_click="ignore")
-    excel.download_button("Download the template (Excel)", template_xlsx(branch=named[0] if named else None),
+    templates.download_button("Download the template (Excel)", template_xlsx(branch=named[0] if named else None),
                           file_name="payouts-template.xlsx", mime=XLSX, icon=":material/download:",
                           key="bulk_template_xlsx", on_click="ignore")
     file = st.file_uploader("Upload a CSV or Excel file", type=["csv", "xlsx", "xls", "txt", "tsv"],
+                            max_upload_size=MAX_BYTES // 1_048_576,
                             key=f"bulk_upload_{st.session_state.get('bulk_uploads', 0)}")
     draft: Draft | None = st.session_state.get("bulk_draft")
     if file is None:
@@ -196,8 +197,9 @@ def review(draft: Draft) -> None:
     if sheet_checked.rows:
         st.caption(per_type((row.type.value, row.amount) for row in sheet_checked.rows))
     if sheet_checked.problems:
-        st.error(f"{many(len(sheet_checked.problems), 'problem')}: fix them in the table below and press Check again, or "
-                 "fix the file and upload it again. Rows with problems are not counted above.")
+        them = "it" if len(sheet_checked.problems) == 1 else "them"
+        st.error(f"{many(len(sheet_checked.problems), 'problem')}: fix {them} in the table below and press Check "
+                 "again, or fix the file and upload it again. Rows with problems are not counted above.")
         st.markdown("\n".join(f"- Row {problem.row}, {problem.column}: {problem.message}"
                               for problem in sheet_checked.problems[:LISTED]))
         if len(sheet_checked.problems) > LISTED:
@@ -282,15 +284,16 @@ def approval(batch: BatchView, self_ok: bool) -> None:
         with st.expander("See every payment"):
             st.dataframe(rows_table(rows).drop(columns=["Status", "M-Pesa / bank ref", "What it means"]),
                          hide_index=True, key=f"bulk_waiting_rows_{batch.id}")
-        yes, no, why = st.columns([1, 1, 3])
-        if not mine and yes.button("Approve and send", key=f"bulk_approve_{batch.id}", type="primary"):
+        decision = st.container(horizontal=True, vertical_alignment="center")
+        if not mine and decision.button("Approve and send", key=f"bulk_approve_{batch.id}", type="primary"):
             attempt(partial(approve_batch, runtime(), me, batch.id, source=source_address()),
                     lambda _: f"Approved batch {batch.id}: {many(batch.row_count, 'payment')} going out now.")
-        if mine and self_ok and yes.button("Approve my own batch", key=f"bulk_self_{batch.id}"):
+        if mine and self_ok and decision.button("Approve my own batch", key=f"bulk_self_{batch.id}"):
             st.session_state[f"bulk_self_asked_{batch.id}"] = True
-        reason = why.text_input("Reason for declining (optional)", key=f"bulk_reason_{batch.id}",
-                                label_visibility="collapsed", placeholder="Reason for declining (optional)")
-        if no.button("Decline", key=f"bulk_decline_{batch.id}"):
+        declined = decision.button("Decline", key=f"bulk_decline_{batch.id}")
+        reason = decision.text_input("Reason for declining (optional)", key=f"bulk_reason_{batch.id}",
+                                     label_visibility="collapsed", placeholder="Reason for declining (optional)")
+        if declined:
             attempt(partial(decline_batch, runtime(), me, batch.id, reason=reason, source=source_address()),
                     lambda _: f"Declined batch {batch.id}: none of it will be sent.", "info")
         if mine and not self_ok:
@@ -326,24 +329,24 @@ def controls(batch: BatchView, unsent: int) -> None:
     asked = f"bulk_cancel_asked_{batch.id}"
     if batch.state is BatchState.CANCELLED or not unsent:
         return
-    pause, cancel, _ = st.columns([1, 1, 3])
-    if batch.state is BatchState.SENDING and pause.button("Pause", key=f"bulk_pause_{batch.id}"):
+    buttons = st.container(horizontal=True)
+    if batch.state is BatchState.SENDING and buttons.button("Pause", key=f"bulk_pause_{batch.id}"):
         attempt(partial(pause_batch, runtime(), me, batch.id, source=source_address()),
                 lambda _: f"Paused batch {batch.id}: payments not yet sent wait until you resume it.", "info")
-    if batch.state is BatchState.PAUSED and pause.button("Resume", key=f"bulk_resume_{batch.id}", type="primary"):
+    if batch.state is BatchState.PAUSED and buttons.button("Resume", key=f"bulk_resume_{batch.id}", type="primary"):
         attempt(partial(resume_batch, runtime(), me, batch.id, source=source_address()),
                 lambda _: f"Resumed batch {batch.id}.")
-    if cancel.button("Cancel the rest", key=f"bulk_cancel_{batch.id}"):
+    if buttons.button("Cancel the rest", key=f"bulk_cancel_{batch.id}"):
         st.session_state[asked] = True
     if st.session_state.get(asked):
         st.warning(f"Cancel the {many(unsent, 'payment')} of batch {batch.id} not yet sent? They are never sent; those "
                    "already with K2 settle as they will.")
-        sure, keep, _ = st.columns([1, 1, 3])
-        if sure.button("Yes, cancel them", key=f"bulk_cancel_yes_{batch.id}", type="primary"):
+        answer = st.container(horizontal=True)
+        if answer.button("Yes, cancel them", key=f"bulk_cancel_yes_{batch.id}", type="primary"):
             st.session_state.pop(asked)
             attempt(partial(cancel_batch, runtime(), me, batch.id, source=source_address()),
                     lambda _: f"Cancelled the payments of batch {batch.id} not yet sent.", "info")
-        if keep.button("No, keep sending", key=f"bulk_cancel_no_{batch.id}"):
+        if answer.button("No, keep sending", key=f"bulk_cancel_no_{batch.id}"):
             st.session_state.pop(asked)
             st.rerun(scope="fragment")
 
@@ -362,17 +365,17 @@ def results(batch: BatchView) -> None:
     """A batch's outcome row by row, its downloads, and the failed rows as a new batch."""
     st.markdown(headline(batch) + f" · {batch.status_words.capitalize()} · {kes_exact(batch.paid)} paid")
     st.dataframe(rows_table(batch_rows(database(), batch.id)), hide_index=True, key=f"bulk_results_rows_{batch.id}")
-    csv, excel, retry, _ = st.columns([1, 1, 2, 1])
+    actions = st.container(horizontal=True)
     if can(me.role, Permission.EXPORT):
-        for column, kind, mime in ((csv, "csv", "text/csv"), (excel, "xlsx", XLSX)):
-            column.download_button(f"Download {'CSV' if kind == 'csv' else 'Excel'}",
+        for kind, mime in (("csv", "text/csv"), ("xlsx", XLSX)):
+            actions.download_button(f"Download {'CSV' if kind == 'csv' else 'Excel'}",
                                    partial(export_results, database(), me, batch.id, format=kind,
                                            source=source_address()),
                                    file_name=f"batch-{batch.id}-results.{kind}", mime=mime, on_click="ignore",
                                    icon=":material/download:", key=f"bulk_results_{kind}_{batch.id}")
     failed = batch.counts.get(RowStatus.FAILED, 0) + batch.counts.get(RowStatus.NOT_SENT, 0)
     token = st.session_state.setdefault(f"bulk_retry_token_{batch.id}", uuid.uuid4().hex)
-    if failed and retry.button(f"Send the {many(failed, 'failed row')} again", key=f"bulk_retry_{batch.id}"):
+    if failed and actions.button("Send the failed row again" if failed == 1 else f"Send the {failed:,} failed rows again", key=f"bulk_retry_{batch.id}"):
         attempt(partial(retry_failed, runtime(), me, batch.id, token=token, source=source_address()),
                 lambda made: f"Batch {made.id} (the failed rows of batch {batch.id}) is waiting for approval by "
                              "another finance user or the owner.")
