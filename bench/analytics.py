@@ -358,7 +358,9 @@ def click_through(url: str, work: Path, last: date) -> tuple[int, int, int, list
             pid = _server_pid(port)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(base)
-            sign_in_to_overview(page, OWNER, PASSWORD)
+            marks = sign_in_to_overview(page, OWNER, PASSWORD)
+            done.append("signed in to the Overview (" + ", ".join(f"{name} {at:.2f}s" for name, at in marks.items())
+                        + ")")
             first = peak = _rss_kb(pid=pid)
 
             def step(name: str, heading: str | None, charts: int = 0) -> None:

@@ -45,17 +45,22 @@ def until_drawn(page: Page, heading: str | None, *, charts: int = 0, timeout_ms:
         arg=charts, timeout=timeout_ms, polling=20)
 
 
-def sign_in_to_overview(page: Page, username: str, password: str) -> float:
-    """Sign in through the frame's form and return the seconds from the click to the Overview fully drawn."""
+def sign_in_to_overview(page: Page, username: str, password: str) -> dict[str, float]:
+    """Sign in through the frame's form; returns the seconds from the click to the sign-in taken (the frame says
+    who is signed in), to the server's run ended, and to the Overview fully drawn."""
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill(password)
     started = time.monotonic()
     page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("Signed in as")).to_be_visible(timeout=60_000)
+    marks = {"signed in": time.monotonic() - started}
+    until_drawn(page, "Overview")
+    marks["server done"] = time.monotonic() - started
     until_drawn(page, "Overview", charts=OVERVIEW_CHARTS)
-    took = time.monotonic() - started
+    marks["drawn"] = time.monotonic() - started
     expect(page.get_by_test_id("stMetric")).to_have_count(OVERVIEW_TILES)
     expect(page.get_by_test_id("stDataFrame")).to_be_visible()
-    return took
+    return marks
 
 
 def received_count(url: str, wanted: MoneyInFilter) -> int:
@@ -81,9 +86,11 @@ def test_the_overview_of_a_million_payments_is_drawn_within_3_seconds_of_signing
                 chromium() as browser:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(base)
-            took = sign_in_to_overview(page, "amina", PASSWORD)
+            marks = sign_in_to_overview(page, "amina", PASSWORD)
             caption = page.get_by_text("Received KES ")
             expect(caption.first).to_contain_text(f" from {expected:,} payments by ")
             screenshot(page, tmp_path / "scale_overview.png", SHOTS / "scale_overview.png")
-    print(f"Overview over 1,000,000 payments drawn {took:.2f}s after the sign-in click")
-    assert took <= RENDER_LIMIT_S, f"the Overview took {took:.2f}s to draw after signing in (limit {RENDER_LIMIT_S}s)"
+    seen = ", ".join(f"{name} {at:.2f}s" for name, at in marks.items())
+    print(f"Overview over 1,000,000 payments, from the sign-in click: {seen}")
+    assert marks["drawn"] <= RENDER_LIMIT_S, f"the Overview was drawn {marks['drawn']:.2f}s after signing in " \
+        f"(limit {RENDER_LIMIT_S}s): {seen}"
