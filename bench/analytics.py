@@ -49,7 +49,13 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import Page, expect  # noqa: E402
 
-from bench.million import Generated, Shape, postgresql_database, sqlite_database  # noqa: E402
+from bench.million import (  # noqa: E402
+    Generated,
+    Shape,
+    drop_postgresql_database,
+    postgresql_database,
+    sqlite_database,
+)
 from k2sim import SimConfig, start_in_thread  # noqa: E402
 from merchant.access import CONSOLE, Role, User, add_user  # noqa: E402
 from merchant.db import make_engine, open_database  # noqa: E402
@@ -439,9 +445,13 @@ def databases(rows: int, which: str) -> Iterator[tuple[str, Generated]]:
         server = os.environ.get("TEST_POSTGRES_URL")
         if not server:
             raise SystemExit("TEST_POSTGRES_URL is not set: run `source .ci/postgres.sh` first")
-        made = postgresql_database(server, shape)
+        # a name of its own: the server is shared, and another run's database is not this run's to drop
+        made = postgresql_database(server, shape, name=f"k2_million_{os.getpid()}")
         print(f"PostgreSQL: {made.shape.rows:,} payments, a fresh database filled in {made.seconds:.1f}s", flush=True)
-        yield "PostgreSQL", made
+        try:
+            yield "PostgreSQL", made
+        finally:
+            drop_postgresql_database(made.url)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ filled as ingestion fills them; `webhook_events` only for the newest payments (t
 SQLite: one file under /tmp/k2-million, kept between runs and keyed by `VERSION`, the row count, the day the data
 ends and the migrations' text (a changed rollup migration means a new file); the rows go in before the rollup
 migration, which then counts them (see `BEFORE_ROLLUPS`). PostgreSQL: a fresh database `k2_million` on the server
-of TEST_POSTGRES_URL, migrated, filled with COPY through its triggers, then VACUUM ANALYZE (what autovacuum does
+of TEST_POSTGRES_URL (bench/analytics.py makes its own and drops it after), migrated, filled with COPY through its triggers, then VACUUM ANALYZE (what autovacuum does
 after a bulk load).
 """
 from __future__ import annotations
@@ -47,6 +47,7 @@ __all__ = [
     "VERSION",
     "Generated",
     "Shape",
+    "drop_postgresql_database",
     "postgresql_database",
     "sqlite_database",
     "write_sqlite",
@@ -166,11 +167,7 @@ def postgresql_database(server_url: str, shape: Shape, *, name: str = "k2_millio
     import psycopg
 
     url = make_url(server_url)
-    admin = sa.create_engine(url.set(query={}), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
+    _administer(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
     target = url.set(database=name, query={})
     started = time.perf_counter()
     open_database(target.render_as_string(hide_password=False)).dispose()
@@ -185,6 +182,20 @@ def postgresql_database(server_url: str, shape: Shape, *, name: str = "k2_millio
         connection.autocommit = True
         connection.execute("VACUUM ANALYZE")
     return Generated(target.render_as_string(hide_password=False), shape, time.perf_counter() - started)
+
+
+def drop_postgresql_database(url: str) -> None:
+    """Drop the database `postgresql_database` made at `url`."""
+    _administer(url, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def _administer(server_url: str, *statements: str) -> None:
+    """Run `statements` outside a transaction, connected to the server's own `postgres` database."""
+    admin = sa.create_engine(make_url(server_url).set(database="postgres", query={}), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        for statement in statements:
+            connection.execute(sa.text(statement))
+    admin.dispose()
 
 
 def _cache_key(shape: Shape) -> str:
