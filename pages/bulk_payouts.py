@@ -208,6 +208,7 @@ def review(draft: Draft) -> None:
     text = st.column_config.TextColumn
     edited = st.data_editor(
         editor_table(sheet_checked), key=editor, num_rows="dynamic", hide_index=True, disabled=[ROW, PROBLEMS],
+        column_order=None if sheet_checked.problems else [ROW, *sheet_checked.sheet.columns],
         column_config={ROW: st.column_config.NumberColumn(ROW, format="%d", width="small"),
                        PROBLEMS: text(PROBLEMS, width="large")} | {column: text(column)
                                                                    for column in sheet_checked.sheet.columns})
@@ -261,7 +262,8 @@ def rows_table(rows: list[BatchRowView]) -> pd.DataFrame:
 
 
 def headline(batch: BatchView) -> str:
-    return f"**Batch {batch.id}** · {batch.file_name} · **{many(batch.row_count, 'payment')}, {kes_exact(batch.total)}**"
+    return (f"**Batch {batch.id}** · {batch.file_name} · **{many(batch.row_count, 'payment')}, "
+            f"{kes_exact(batch.total)}**")
 
 
 def may_self_approve() -> bool:
@@ -361,21 +363,28 @@ def sending(batch_ids: list[int]) -> None:
         progress(batch)
 
 
-def results(batch: BatchView) -> None:
-    """A batch's outcome row by row, its downloads, and the failed rows as a new batch."""
+def results(batch: BatchView, retries: list[BatchView]) -> None:
+    """A batch's outcome row by row, its downloads, and its failed rows as a new batch (once: until that one is
+    declined or cancelled, its id is the retry's token, whoever clicks and however often)."""
     st.markdown(headline(batch) + f" · {batch.status_words.capitalize()} · {kes_exact(batch.paid)} paid")
     st.dataframe(rows_table(batch_rows(database(), batch.id)), hide_index=True, key=f"bulk_results_rows_{batch.id}")
     actions = st.container(horizontal=True)
     if can(me.role, Permission.EXPORT):
         for kind, mime in (("csv", "text/csv"), ("xlsx", XLSX)):
             actions.download_button(f"Download {'CSV' if kind == 'csv' else 'Excel'}",
-                                   partial(export_results, database(), me, batch.id, format=kind,
-                                           source=source_address()),
-                                   file_name=f"batch-{batch.id}-results.{kind}", mime=mime, on_click="ignore",
-                                   icon=":material/download:", key=f"bulk_results_{kind}_{batch.id}")
+                                    partial(export_results, database(), me, batch.id, format=kind,
+                                            source=source_address()),
+                                    file_name=f"batch-{batch.id}-results.{kind}", mime=mime, on_click="ignore",
+                                    icon=":material/download:", key=f"bulk_results_{kind}_{batch.id}")
     failed = batch.counts.get(RowStatus.FAILED, 0) + batch.counts.get(RowStatus.NOT_SENT, 0)
-    token = st.session_state.setdefault(f"bulk_retry_token_{batch.id}", uuid.uuid4().hex)
-    if failed and actions.button("Send the failed row again" if failed == 1 else f"Send the {failed:,} failed rows again", key=f"bulk_retry_{batch.id}"):
+    dropped = [retry for retry in retries if retry.state in (BatchState.DECLINED, BatchState.CANCELLED)]
+    live = [retry for retry in retries if retry not in dropped]
+    if live:
+        st.caption(f"Its failed rows were sent again as batch {live[0].id} ({live[0].status_words}).")
+        return
+    again = "Send the failed row again" if failed == 1 else f"Send the {failed:,} failed rows again"
+    if failed and actions.button(again, key=f"bulk_retry_{batch.id}"):
+        token = f"failed rows of batch {batch.id}, try {len(dropped) + 1}"
         attempt(partial(retry_failed, runtime(), me, batch.id, token=token, source=source_address()),
                 lambda made: f"Batch {made.id} (the failed rows of batch {batch.id}) is waiting for approval by "
                              "another finance user or the owner.")
@@ -437,6 +446,7 @@ if not finished:
 else:
     chosen = st.selectbox("Batch", list(finished), key="bulk_results_batch", format_func=lambda batch_id: (
         f"Batch {batch_id} · {finished[batch_id].file_name} · {nairobi_clock(finished[batch_id].created_at)}"))
-    results(finished[chosen if chosen in finished else next(iter(finished))])
+    shown = finished[chosen if chosen in finished else next(iter(finished))]
+    results(shown, [batch for batch in all_batches if batch.retry_of == shown.id])
 
 history(all_batches)

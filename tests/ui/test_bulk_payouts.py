@@ -21,7 +21,8 @@ from merchant.runtime import current
 from ui.words import batch_row_meaning
 
 from .conftest import a_user, add, offered
-from .test_pay import K2, as_user, eventually, k2, said  # noqa: F401 - k2: the live fixture, shared
+from .test_pay import K2, as_user, eventually, k2  # noqa: F401 - k2: the live fixture, shared
+from .test_settle import click
 
 PAGE = "pages/bulk_payouts.py"
 HEADER = "Type,Name,Phone,Bank branch,Account number,Till number,Paybill number,Amount,Description,Reference"
@@ -44,13 +45,6 @@ def payout_file(*lines: str) -> bytes:
 
 def uploaded(page: AppTest, data: bytes, name: str = "payroll.csv") -> AppTest:
     page.file_uploader[0].set_value((name, data, "text/csv"))
-    page.run()
-    assert not page.exception, page.exception
-    return page
-
-
-def click(page: AppTest, key: str) -> AppTest:
-    page.button(key=key).click()
     page.run()
     assert not page.exception, page.exception
     return page
@@ -247,9 +241,14 @@ class TestSending:
         assert texts(page.success) == ["Batch 2 (the failed rows of batch 1) is waiting for approval by another "
                                        "finance user or the owner."]
         assert batch(2).retry_of == 1 and batch(2).total == Decimal(700)
+        assert "Its failed rows were sent again as batch 2 (waiting for approval)." in texts(page.caption)
+        assert "bulk_retry_1" not in [button.key for button in page.button]  # once, until batch 2 is declined
+        click(page, "bulk_decline_2")
+        assert page.button(key="bulk_retry_1").label == "Send the failed row again"
         engine = current().engine
         assert engine is not None
-        assert [view.id for view in list_batches(engine)] == [2, 1]
+        click(page, "bulk_retry_1")
+        assert [view.id for view in list_batches(engine)] == [3, 2, 1] and batch(3).retry_of == 1
 
 
 def test_rows_in_doubt_say_what_happens_next() -> None:
