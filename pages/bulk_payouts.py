@@ -132,24 +132,18 @@ def warnings(draft: Draft) -> list[str]:
     return lines
 
 
-def submit(draft: Draft) -> None:
-    """Submit the checked table under the upload's token; what happened reads at the top of the page."""
+def submit(draft: Draft) -> BatchView:
+    """Submit the checked table under the upload's token, and empty the upload box for the next file."""
     try:
         batch = submit_batch(runtime(), me, draft.checked, token=draft.token, file_name=draft.file_name,
                              confirmed=bool(warnings(draft)), source=source_address())
     except NeedsConfirmation as err:  # a repeat written since the check: show it and ask for the tick again
         st.session_state.bulk_draft = replace(draft, check=err.check, version=draft.version + 1)
         st.session_state.bulk_said = ("warning", "Something new to check before submitting: see below.")
-    except (InputError, NotAllowed) as err:
-        st.session_state.bulk_said = ("error", err.message if isinstance(err, InputError) else str(err))
-    except Exception:  # shown plainly, logged in full
-        fail("The batch could not be submitted.")
-    else:
-        del st.session_state.bulk_draft
-        st.session_state.bulk_uploads = st.session_state.get("bulk_uploads", 0) + 1  # an empty upload box
-        st.session_state.bulk_said = ("success", f"Batch {batch.id} is waiting for approval by another finance "
-                                                 "user or the owner.")
-    st.rerun()
+        st.rerun()
+    del st.session_state.bulk_draft
+    st.session_state.bulk_uploads = st.session_state.get("bulk_uploads", 0) + 1
+    return batch
 
 
 def upload() -> None:
@@ -160,12 +154,13 @@ def upload() -> None:
                "of each). Kopo Kopo's own bank bulk-payment file works too.")
     named = list(branches())
     templates = st.container(horizontal=True)
-    templates.download_button("Download the template (CSV)", template_csv(branch=named[0] if named else None),
-                        file_name="payouts-template.csv", mime="text/csv", icon=":material/download:",
-                        key="bulk_template_csv", on_click="ignore")
-    templates.download_button("Download the template (Excel)", template_xlsx(branch=named[0] if named else None),
-                          file_name="payouts-template.xlsx", mime=XLSX, icon=":material/download:",
-                          key="bulk_template_xlsx", on_click="ignore")
+    branch = named[0] if named else None  # the bank example row at a branch this shop named
+    templates.download_button("Download the template (CSV)", template_csv(branch=branch),
+                              file_name="payouts-template.csv", mime="text/csv", icon=":material/download:",
+                              key="bulk_template_csv", on_click="ignore")
+    templates.download_button("Download the template (Excel)", template_xlsx(branch=branch),
+                              file_name="payouts-template.xlsx", mime=XLSX, icon=":material/download:",
+                              key="bulk_template_xlsx", on_click="ignore")
     file = st.file_uploader("Upload a CSV or Excel file", type=["csv", "xlsx", "xls", "txt", "tsv"],
                             max_upload_size=MAX_BYTES // 1_048_576,
                             key=f"bulk_upload_{st.session_state.get('bulk_uploads', 0)}")
@@ -229,7 +224,9 @@ def review(draft: Draft) -> None:
                "Tick that you checked the rows above first." if not looked else None)
     if st.button(f"Submit {many(sheet_checked.count, 'payment')} ({kes_exact(sheet_checked.total)}) for approval",
                  key="bulk_submit", type="primary", disabled=blocked is not None) and blocked is None:
-        submit(draft)  # here, not in a callback: a click sent with an edit sees the edit (and is held back)
+        # here, not in a callback: a click sent with an edit sees the edit (and is held back)
+        attempt(partial(submit, draft), lambda batch: f"Batch {batch.id} is waiting for approval by another "
+                                                      "finance user or the owner.")
     if blocked:
         st.caption(blocked)
 
