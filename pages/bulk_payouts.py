@@ -55,6 +55,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ROW, PROBLEMS = "Row in file", "What to fix"  # the editor's own columns, beside the file's
 LISTED = 20  # problems listed above the table; every one is beside its row
 UNSENT = (RowStatus.PREPARING, RowStatus.QUEUED, RowStatus.PAUSED)
+SHOWN_WHILE_SENDING = 200  # rows not yet settled, redrawn every second: enough to watch, little to read
 
 
 @dataclass(frozen=True)
@@ -319,8 +320,11 @@ def progress(batch: BatchView) -> None:
                        "result arrives. Do not pay them again meanwhile.")
         unsent = sum(batch.counts.get(status, 0) for status in UNSENT)
         controls(batch, unsent)
-        st.dataframe(rows_table(batch_rows(database(), batch.id)), hide_index=True,
-                     key=f"bulk_sending_rows_{batch.id}")
+        going = batch_rows(database(), batch.id, unsettled=SHOWN_WHILE_SENDING)
+        st.dataframe(rows_table(going), hide_index=True, key=f"bulk_sending_rows_{batch.id}")
+        if batch.row_count - batch.settled > len(going):
+            st.caption(f"The first {len(going):,} rows still going out; every row is in the results once the batch "
+                       "is done.")
 
 
 def controls(batch: BatchView, unsent: int) -> None:

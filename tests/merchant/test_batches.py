@@ -261,6 +261,9 @@ class TestWhileSending:
         time.sleep(1.0)
         assert len(requests(sim, V1_PATH)) == sent_while_paused, "nothing goes out while paused"
         assert get_batch(runtime.engine, batch.id).counts.get(RowStatus.PAUSED, 0) > 0
+        going = batch_rows(runtime.engine, batch.id, unsettled=5)  # what the page redraws while it sends
+        assert len(going) == 5 and all(row.status is not RowStatus.PAID for row in going)
+        assert [row.number for row in going] == sorted(row.number for row in going)
 
         resume_batch(runtime, NJERI, batch.id)
         while len(requests(sim, V1_PATH)) < sent_while_paused + 3 and time.monotonic() < deadline + 10:
