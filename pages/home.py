@@ -7,7 +7,7 @@ from datetime import datetime
 import streamlit as st
 
 from merchant.access import Permission, can
-from merchant.inbox import counts, unread_events
+from merchant.inbox import unread_counts, unread_events
 from merchant.money_in import BUSINESS_TIMEZONE
 from merchant.money_in.overview import Period, comparison
 from ui import database, fail, nairobi_time
@@ -21,8 +21,8 @@ sees_money = can(user.role, Permission.SEE_MONEY_IN)
 try:  # every read up front: a failure below would put the raw error (maybe the database URL) on the page
     engine = database()
     today = comparison(engine, Period.TODAY, datetime.now(BUSINESS_TIMEZONE)) if sees_money else None
-    stored = counts(engine) if runs_it else None
-    unread = stored.failed_events + stored.unmapped_events if stored else 0
+    stored = unread_counts(engine) if runs_it else None  # the kept-but-unread alone: never a count of every row
+    unread = stored.failed + stored.unmapped if stored else 0
     newest = unread_events(engine) if unread else None
 except Exception:  # shown plainly, logged in full
     fail("The payments database cannot be read right now.")
@@ -40,8 +40,8 @@ if today is not None:
     st.caption(f"Compared with {against} (Nairobi time). The Overview has the week, the month and the charts.")
 else:
     st.info("Your role does not show the money received. Use the menu for what you can do here.")
-if stored and stored.failed_events:
-    st.error(f"{stored.failed_events:,} stored deliveries could not be read; they are kept for reprocessing "
+if stored and stored.failed:
+    st.error(f"{stored.failed:,} stored deliveries could not be read; they are kept for reprocessing "
              "(Event log).")
 if newest is not None:
     with st.expander(f"{unread:,} deliveries kept that are not in the payment tables", key="home_unread"):

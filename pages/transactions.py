@@ -11,7 +11,16 @@ import streamlit as st
 
 from merchant.access import Permission, User, can, mask_phone
 from merchant.money_in import BUSINESS_TIMEZONE, KINDS, STATUSES, MoneyInFilter
-from merchant.money_in.transactions import PAGE_SIZE, Payment, Wording, export, payment_detail, tills, transactions
+from merchant.money_in.overview import latest_change, paid_tills
+from merchant.money_in.transactions import (
+    PAGE_SIZE,
+    Payment,
+    TransactionsPage,
+    Wording,
+    export,
+    payment_detail,
+    transactions,
+)
 from ui import database, fail, settings
 from ui.signin import current_user, source_address
 from ui.words import kes_exact, payment_kind, payment_status, phone
@@ -20,10 +29,10 @@ WORDS = Wording(kind=payment_kind, status=payment_status, phone=phone)
 
 
 @st.cache_data(ttl=300, max_entries=8, show_spinner=False)
-def paid_tills(database_url: str) -> list[str]:
-    """The tills for the filter: a short list, read again every five minutes."""
+def offered_tills(database_url: str) -> list[str]:
+    """The tills for the filter (from the daily rollup), read again every five minutes."""
     del database_url  # the cache key: one database's tills are never offered for another
-    return tills(database())
+    return paid_tills(database())
 
 
 def download(user: User, wanted: MoneyInFilter, format: str, address: str | None) -> bytes:
@@ -46,7 +55,7 @@ def row_words(payment: Payment, see_phones: bool) -> dict[str, str]:
     return {"When": f"{payment.occurred_at.astimezone(BUSINESS_TIMEZONE):%d/%m/%Y %H:%M}",
             "Amount": kes_exact(payment.amount), "Payer": payment.payer or "", "Phone": phone(number),
             "Kind": payment_kind(payment.kind), "Status": payment_status(payment.status),
-            "Reference": payment.reference, "Till": payment.till_number or ""}
+            "Reference": payment.mpesa_reference or "", "Till": payment.till_number or ""}
 
 
 def nothing_found(first: date, last: date, narrowed: bool) -> None:
@@ -69,7 +78,8 @@ def detail(payment_id: int, see_phones: bool) -> None:
         paid = found.payment
         st.markdown(f"**{kes_exact(paid.amount)}** · {payment_kind(paid.kind)} · {payment_status(paid.status)}")
         st.caption(" · ".join(part for part in (
-            f"Reference {paid.reference}", paid.payer, phone(paid.sender_phone if see_phones
+            f"M-Pesa reference {paid.mpesa_reference}" if paid.mpesa_reference else f"K2 id {paid.k2_id}",
+            paid.payer, phone(paid.sender_phone if see_phones
                                                             else mask_phone(paid.sender_phone)),
             f"Till {paid.till_number}" if paid.till_number else "",
             f"{paid.occurred_at.astimezone(BUSINESS_TIMEZONE):%A %-d %B %Y, %H:%M:%S} (Nairobi)") if part))
@@ -93,14 +103,28 @@ def detail(payment_id: int, see_phones: bool) -> None:
                        "from K2's history).")
 
 
-@st.fragment(run_every="10s")
-def listing(wanted: MoneyInFilter, first: date, last: date, narrowed: bool, see_phones: bool) -> None:
-    """The current page, read again every 10 seconds so new payments appear without a reload."""
-    try:
-        page = transactions(database(), wanted, offset=st.session_state.transactions_offset)
+def current_page(wanted: MoneyInFilter) -> TransactionsPage:
+    """The page on show, read again only when `transactions` changed (B's counter: one primary-key read) or the
+    filter or page did; otherwise the copy kept in this session."""
+    engine = database()
+    seen = (wanted, st.session_state.transactions_offset, latest_change(engine))
+    kept = st.session_state.get("transactions_page")
+    if kept is None or kept[0] != seen:
+        page = transactions(engine, wanted, offset=st.session_state.transactions_offset)
         if page.offset and not page.rows:  # payments removed behind this page (a restore): back to the first
             st.session_state.transactions_offset = 0
-            page = transactions(database(), wanted)
+            page = transactions(engine, wanted)
+        kept = ((wanted, st.session_state.transactions_offset, seen[2]), page)
+        st.session_state.transactions_page = kept
+    return kept[1]
+
+
+@st.fragment(run_every="10s")
+def listing(wanted: MoneyInFilter, first: date, last: date, narrowed: bool, see_phones: bool) -> None:
+    """The current page; every 10 seconds it asks whether anything was written, so new payments appear without a
+    reload and an idle page costs one cheap read."""
+    try:
+        page = current_page(wanted)
     except Exception:  # shown plainly, logged in full
         fail("The payments cannot be read right now.")
     found = page.totals
@@ -119,12 +143,13 @@ def listing(wanted: MoneyInFilter, first: date, last: date, narrowed: bool, see_
     where.caption(f"Showing {page.offset + 1:,}–{page.offset + len(page.rows):,} of {found.count:,}")
     forward.button("Next", key="transactions_next", icon=":material/chevron_right:",
                    disabled=page.offset + len(page.rows) >= found.count, on_click=turn, args=(1,))
-    labels = {f"{row_words(row, see_phones)['When']} · {kes_exact(row.amount)} · {row.payer or 'No name'} · "
-              f"{row.reference}": row.id for row in page.rows}
-    chosen = st.selectbox("See one payment in full", list(labels), index=None, key="transactions_chosen",
-                          placeholder="Choose a payment from this page")
+    labels = {row.id: " · ".join(part for part in (row_words(row, see_phones)["When"], kes_exact(row.amount),
+                                                   row.payer or "No name", row.mpesa_reference) if part)
+              for row in page.rows}
+    chosen = st.selectbox("See one payment in full", list(labels), index=None, format_func=labels.__getitem__,
+                          key="transactions_chosen", placeholder="Choose a payment from this page")
     if chosen in labels:  # a choice from before new payments moved this page on is no longer here
-        detail(labels[chosen], see_phones)
+        detail(chosen, see_phones)
 
 
 st.header("Transactions")
@@ -139,7 +164,7 @@ kinds = kind.multiselect("Kinds", KINDS, format_func=payment_kind, placeholder="
 statuses = status.multiselect("Status", STATUSES, format_func=payment_status, placeholder="Any",
                               key="transactions_statuses")
 try:
-    offered = paid_tills(settings().database_url)
+    offered = offered_tills(settings().database_url)
 except Exception:  # shown plainly, logged in full
     fail("The payments cannot be read right now.")
 chosen_tills = till.multiselect("Till", offered, placeholder="All tills", key="transactions_tills")

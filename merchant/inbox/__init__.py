@@ -2,7 +2,7 @@
 and the stored count of deliveries refused before anything was stored."""
 from __future__ import annotations
 
-from .deliveries import UNREAD_COLUMNS, StoreCounts, counts, unread_events
+from .deliveries import UNREAD_COLUMNS, StoreCounts, Unread, counts, unread_counts, unread_events
 from .ingest import IngestWorker
 from .mapping import REQUEST_REF_KEY, event_key, map_event
 from .rejections import REJECTION_COLUMNS, RejectionCounter, rejections
@@ -18,12 +18,14 @@ __all__ = [
     "IngestWorker",
     "RejectionCounter",
     "StoreCounts",
+    "Unread",
     "WebhookReceiver",
     "counts",
     "event_key",
     "map_event",
     "rejections",
     "reprocess_failed",
+    "unread_counts",
     "unread_events",
     "write_batch",
 ]

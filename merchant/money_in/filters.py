@@ -4,6 +4,7 @@ Overview, Transactions, history and the benchmarks all build their WHERE from `c
 kind means the same payments everywhere."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -13,11 +14,9 @@ from sqlalchemy import ColumnElement, String, Table, and_, or_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from k2.phones import to_e164
-
 from ..db.tables import Transaction
 
-__all__ = ["BUSINESS_TIMEZONE", "KINDS", "STATUSES", "MoneyInFilter", "conditions", "day_range"]
+__all__ = ["BUSINESS_TIMEZONE", "KINDS", "STATUSES", "MoneyInFilter", "conditions", "day_range", "reference_searched"]
 
 BUSINESS_TIMEZONE = ZoneInfo("Africa/Nairobi")  # the merchant's days: "today's takings" end at Nairobi midnight
 KINDS: tuple[str, ...] = ("buygoods", "b2b", "m2m", "card")
@@ -100,13 +99,36 @@ def _as_is(element: _Folded, compiler: Any, **kw: Any) -> str:
     return str(compiler.process(element.clauses, **kw))
 
 
+# A Kenyan mobile written whole: 0712 345 678, 0712-345-678, 712345678, 254712345678, +254 712 345 678.
+_WHOLE_MOBILE = re.compile(r"(?:\+?254|0)?([17]\d{8})")
+# An M-Pesa receipt (ten capitals and digits, e.g. OJM6Q1W84K) or K2's resource id (a UUID), typed whole.
+_WHOLE_REFERENCE = re.compile(r"[A-Za-z](?=[A-Za-z]*\d)[A-Za-z0-9]{9}|[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
+
+
+def _whole_phone(search: str) -> str | None:
+    """The search as one Kenyan mobile number in E.164, when it is a whole one in any written form; else None."""
+    found = _WHOLE_MOBILE.fullmatch("".join(search.split()).replace("-", ""))
+    return f"+254{found.group(1)}" if found else None
+
+
+def reference_searched(search: str) -> tuple[str, ...]:
+    """The spellings of `search` to look up in the unique `reference` index when it reads as a whole M-Pesa
+    reference or K2 id (as typed, in capitals, in small letters); empty when it does not."""
+    text = search.strip()
+    return tuple(dict.fromkeys((text, text.upper(), text.lower()))) if _WHOLE_REFERENCE.fullmatch(text) else ()
+
+
 def _matches(search: str) -> ColumnElement[bool]:
-    """Every word in some searched column (case-insensitive), or the whole text as a phone number in any form."""
+    """A whole phone number is that payer's payments: equality on the indexed `sender_phone`, not a scan. Anything
+    else: every word in some searched column (case-insensitive); a word of digits starting 0 also as the start of
+    a phone (0712… is +254712…)."""
+    phone = _whole_phone(search)
+    if phone:
+        return _T.c.sender_phone == phone
     words = []
     for word in search.split():
         options = [_Folded(column).contains(word.lower(), autoescape=True) for column in _SEARCHED]
         if word.isdigit() and word.startswith("0") and len(word) > 1:  # 0712… is +254712…
             options.append(_T.c.sender_phone.startswith(f"+254{word[1:]}", autoescape=True))
         words.append(or_(*options))
-    phone = to_e164("".join(search.split()))
-    return or_(and_(*words), _T.c.sender_phone == phone) if phone else and_(*words)
+    return and_(*words)

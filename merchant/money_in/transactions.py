@@ -1,7 +1,9 @@
 """Transactions: one page of payments for a filter, read on the server; one payment in full; streamed exports.
 
 A page is `LIMIT`/`OFFSET` over `occurred_at DESC, id DESC` with one aggregate beside it (how many rows, what
-stayed, what was reversed), so neither Python nor the browser ever holds more than a page. Exports read the
+stayed, what was reversed), so neither Python nor the browser ever holds more than a page. A search typed as a
+whole M-Pesa reference (or K2 id) is looked up in the unique `reference` index first; only when no payment has it
+does it become a search by words over the range. Exports read the
 filter through a streaming cursor and yield the file in chunks: memory stays flat at a million rows.
 
 An export's "Amount" column is money that stayed; a reversed or voided payment keeps its row, with its amount
@@ -12,21 +14,22 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 import xlsxwriter
-from sqlalchemy import Engine, Row, Table, case, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, Row, Table, case, func, select
 
 from ..access import User, exported
 from ..db.tables import Transaction, TransactionReversal, WebhookEvent
 from ..money import from_cents
 from ..spreadsheet import spreadsheet_text
-from .filters import BUSINESS_TIMEZONE, MoneyInFilter, conditions
+from .filters import BUSINESS_TIMEZONE, MoneyInFilter, conditions, reference_searched
 
 __all__ = [
     "EXPORT_COLUMNS",
@@ -40,7 +43,6 @@ __all__ = [
     "export",
     "payer_name",
     "payment_detail",
-    "tills",
     "totals",
     "transactions",
 ]
@@ -61,14 +63,16 @@ _READ_BACK = 1 << 20
 _ROW_COLUMNS = (
     _T.c.id, _T.c.occurred_at, _T.c.reference, _T.c.kind, _T.c.status, _T.c.amount_cents, _T.c.currency,
     _T.c.sender_first_name, _T.c.sender_middle_name, _T.c.sender_last_name, _T.c.sender_merchant,
-    _T.c.sender_till, _T.c.sender_phone, _T.c.till_number,
+    _T.c.sender_till, _T.c.sender_phone, _T.c.till_number, _T.c.resource_id,
 )
+_UUID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
 _NEWEST_FIRST = (_T.c.occurred_at.desc(), _T.c.id.desc())
 
 
 @dataclass(frozen=True, slots=True)
 class Payment:
-    """One payment as a table row: `occurred_at` aware UTC, `payer` a name (see `payer_name`), phone E.164."""
+    """One payment as a table row: `occurred_at` aware UTC, `payer` a name (see `payer_name`), phone E.164;
+    `reference` is the stored key, K2's resource id (`k2_id`) where M-Pesa gave none (see `mpesa_reference`)."""
 
     id: int
     occurred_at: datetime
@@ -80,6 +84,12 @@ class Payment:
     payer: str | None
     sender_phone: str | None
     till_number: str | None
+    k2_id: str | None = None
+
+    @property
+    def mpesa_reference(self) -> str | None:
+        """The M-Pesa reference a customer and an accountant know; None for an m2m payment, whose key is K2's id."""
+        return None if self.reference == self.k2_id or _UUID.fullmatch(self.reference) else self.reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +158,9 @@ def totals(engine: Engine, filter: MoneyInFilter) -> Totals:  # noqa: A002 - the
         func.sum(case((kept, _T.c.amount_cents))),
         func.count(case((kept, 1))),
         func.sum(case((~kept, _T.c.amount_cents))),
-    ).where(*conditions(filter))
+    )
     with engine.connect() as connection:
-        count, received, received_count, undone = connection.execute(query).one()
+        count, received, received_count, undone = connection.execute(query.where(*_where(connection, filter))).one()
     return Totals(int(count), from_cents(int(received or 0)), int(received_count), from_cents(int(undone or 0)),
                   int(count) - int(received_count))
 
@@ -168,19 +178,24 @@ def transactions(engine: Engine, filter: MoneyInFilter, *, offset: int = 0,  # n
     if offset < 0 or limit < 1:
         raise ValueError(f"a page starts at row 1 or later and holds at least one row (offset {offset}, "
                          f"limit {limit})")
-    query = select(*_ROW_COLUMNS).where(*conditions(filter)).order_by(*_NEWEST_FIRST).offset(offset).limit(limit)
     with engine.connect() as connection:
+        where = _where(connection, filter)
+        query = select(*_ROW_COLUMNS).where(*where).order_by(*_NEWEST_FIRST).offset(offset).limit(limit)
         rows = tuple(_payment(row) for row in connection.execute(query))
     if offset == 0 and len(rows) < limit:  # the whole filter is on this page: a rare search need not scan twice
         return TransactionsPage(rows, offset, _summed(rows))
     return TransactionsPage(rows, offset, totals(engine, filter))
 
 
-def tills(engine: Engine) -> list[str]:
-    """Every till that has been paid, for the till filter."""
-    query = select(_T.c.till_number).where(_T.c.till_number.is_not(None)).distinct().order_by(_T.c.till_number)
-    with engine.connect() as connection:
-        return list(connection.execute(query).scalars())
+def _where(connection: Connection, filter: MoneyInFilter) -> list[ColumnElement[bool]]:  # noqa: A002
+    """The filter's WHERE; a search that reads as a whole reference held by some payment is that payment alone
+    (one look-up in the unique index: a search by words would read every payment in the range)."""
+    spellings = reference_searched(filter.search)
+    if spellings:
+        held = connection.execute(select(_T.c.reference).where(_T.c.reference.in_(spellings)).limit(1)).scalar()
+        if held is not None:
+            return [*conditions(replace(filter, search="")), _T.c.reference == held]
+    return conditions(filter)
 
 
 def payment_detail(engine: Engine, payment_id: int) -> PaymentDetail | None:
@@ -218,7 +233,7 @@ def _payment(row: Row[Any]) -> Payment:
         row.id, row.occurred_at, row.reference, row.kind, row.status, from_cents(row.amount_cents), row.currency,
         payer_name(row.sender_first_name, row.sender_middle_name, row.sender_last_name, row.sender_merchant,
                    row.sender_till),
-        row.sender_phone, row.till_number,
+        row.sender_phone, row.till_number, row.resource_id,
     )
 
 
@@ -246,8 +261,8 @@ _ExportRow = tuple[datetime, str, str, str, Decimal | None, Decimal | None, str,
 
 def _export_rows(engine: Engine, filter: MoneyInFilter, wording: Wording) -> Iterator[list[_ExportRow]]:  # noqa: A002
     """The filter's rows in chunks, read through a server-side cursor (PostgreSQL) or SQLite's lazy one."""
-    query = select(*_ROW_COLUMNS).where(*conditions(filter)).order_by(*_NEWEST_FIRST)
     with engine.connect() as connection:
+        query = select(*_ROW_COLUMNS).where(*_where(connection, filter)).order_by(*_NEWEST_FIRST)
         result = connection.execution_options(stream_results=True, yield_per=_CHUNK_ROWS).execute(query)
         for chunk in result.partitions():
             yield [_export_row(_payment(row), wording) for row in chunk]
@@ -257,7 +272,7 @@ def _export_row(payment: Payment, wording: Wording) -> _ExportRow:
     kept = payment.status == _RECEIVED
     return (
         payment.occurred_at.astimezone(BUSINESS_TIMEZONE).replace(tzinfo=None),
-        spreadsheet_text(payment.reference), spreadsheet_text(wording.kind(payment.kind)),
+        spreadsheet_text(payment.mpesa_reference), spreadsheet_text(wording.kind(payment.kind)),
         spreadsheet_text(wording.status(payment.status)),
         payment.amount if kept else None, None if kept else payment.amount, spreadsheet_text(payment.currency),
         spreadsheet_text(payment.payer), spreadsheet_text(wording.phone(payment.sender_phone)),

@@ -17,14 +17,13 @@ import sqlalchemy as sa
 from merchant.access import CONSOLE, AuditAction, NotAllowed, Role, add_user, audit_log, get_user
 from merchant.db import open_database
 from merchant.inbox.store import record_deliveries
-from merchant.money_in import BUSINESS_TIMEZONE, MoneyInFilter, day_range
+from merchant.money_in import BUSINESS_TIMEZONE, MoneyInFilter, conditions, day_range, reference_searched
 from merchant.money_in.transactions import (
     EXPORT_COLUMNS,
     Totals,
     Wording,
     export,
     payment_detail,
-    tills,
     totals,
     transactions,
 )
@@ -86,6 +85,26 @@ class TestFilter:
         made = MoneyInFilter(RANGE.start, RANGE.end, kinds=["b2b"], search="  0712   345 678 ")  # type: ignore[arg-type]
         assert made.kinds == ("b2b",) and made.search == "0712 345 678"
         assert hash(made) == hash(MoneyInFilter(RANGE.start, RANGE.end, kinds=("b2b",), search="0712 345 678"))
+
+    @pytest.mark.parametrize("written", ["0712 345 678", "0712-345-678", "+254712345678", "254 712 345 678",
+                                         "712345678", "0112345678"])
+    def test_a_whole_phone_is_equality_on_the_indexed_column(self, written: str) -> None:
+        where = conditions(MoneyInFilter(RANGE.start, RANGE.end, search=written))[-1]
+        sql = str(where.compile(compile_kwargs={"literal_binds": True}))
+        assert sql == f"transactions.sender_phone = '+254{written.replace(' ', '').replace('-', '')[-9:]}'"
+
+    @pytest.mark.parametrize("partial", ["0712", "0712 345", "345 678", "12345678", "07123456789", "Kamau"])
+    def test_a_part_of_a_number_or_a_word_is_still_a_search_by_words(self, partial: str) -> None:
+        where = conditions(MoneyInFilter(RANGE.start, RANGE.end, search=partial))[-1]
+        assert " LIKE " in str(where.compile()).upper()
+
+    def test_what_reads_as_a_whole_reference(self) -> None:
+        assert reference_searched("OJM6Q1W84K") == ("OJM6Q1W84K", "ojm6q1w84k")
+        assert reference_searched(" ojm6q1w84k ") == ("ojm6q1w84k", "OJM6Q1W84K")
+        k2_id = "8ff34785-799e-4cc5-9082-c363445c09dd"
+        assert reference_searched(k2_id) == (k2_id, k2_id.upper())
+        for not_whole in ("OJM6Q1W8", "JEPCHIRCHI", "1234567890", "OJM6Q1W84KX", "res-5", "wanjiru kamau"):
+            assert reference_searched(not_whole) == (), not_whole
 
     def test_a_naive_or_backwards_range_is_refused(self) -> None:
         with pytest.raises(ValueError, match="aware"):
@@ -159,9 +178,29 @@ class TestTransactions:
         assert references(stored, search="jane") == ["res-5"]
         assert references(stored, search="%") == [] and references(stored, search="_") == []  # literal wildcards
         assert references(stored, search="   ") == NEWEST_FIRST
+        assert references(stored, search="700000001") == ["REF0000002", "REF0000001"]  # the 0 a spreadsheet dropped
 
-    def test_tills_that_were_paid(self, stored: sa.Engine) -> None:
-        assert tills(stored) == ["461863", "514459"]
+    def test_a_whole_reference_is_looked_up_then_kept_to_the_filter(self, stored: sa.Engine) -> None:
+        assert references(stored, search="ojq8ush5xk") == ["OJQ8USH5XK"]  # as typed, in small letters
+        assert references(stored, search="OJQ8USH5XK", kinds=("b2b",)) == ["OJQ8USH5XK"]
+        assert references(stored, search="OJQ8USH5XK", kinds=("buygoods",)) == []
+        assert references(stored, search="REF0000009") == []  # held, but paid the day before the range
+        assert references(stored, search="ABC1234567") == []  # shaped like one, held by none: searched by words
+        assert transactions(stored, MoneyInFilter(RANGE.start, RANGE.end, search="REF0000003")).totals == Totals(
+            1, Decimal("99.99"), 1, Decimal("0.00"), 0)
+
+    def test_an_m2m_payment_has_no_mpesa_reference_only_its_k2_id(self, stored: sa.Engine) -> None:
+        rows = {row.reference: row for row in transactions(stored, RANGE).rows}
+        assert rows["res-5"].mpesa_reference is None and rows["res-5"].k2_id == "res-5"
+        assert rows["OJQ8USH5XK"].mpesa_reference == "OJQ8USH5XK" and rows["OJQ8USH5XK"].k2_id == "res-4"
+        k2_id = "56e27eb5-62ed-4f84-841a-cf6ee215107d"
+        with stored.begin() as connection:  # an import that kept K2's id as the key but not the id itself
+            connection.execute(sa.text(
+                "INSERT INTO transactions (reference, kind, amount_cents, currency, status, occurred_at, event_id, "
+                f"recorded_at) VALUES ('{k2_id}', 'm2m', 100, 'KES', 'received', '2026-11-19 06:00:00', 'import-2', "
+                "'2026-11-19 06:00:00')"))
+        imported = transactions(stored, MoneyInFilter(RANGE.start, RANGE.end, search=k2_id.upper())).rows
+        assert [row.reference for row in imported] == [k2_id] and imported[0].mpesa_reference is None
 
     def test_an_empty_range(self, stored: sa.Engine) -> None:
         empty = transactions(stored, MoneyInFilter.days(date(2026, 1, 1), date(2026, 1, 2)))
@@ -221,11 +260,11 @@ class TestExport:
         lines = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
         assert tuple(lines[0]) == EXPORT_COLUMNS
         assert lines[1:3] == [
-            ["2026-11-20 12:00:00", "res-5", "m2m", "Received", "456.00", "", "KES", "Jane Flowers", "", ""],
+            ["2026-11-20 12:00:00", "", "m2m", "Received", "456.00", "", "KES", "Jane Flowers", "", ""],  # no K2 id
             ["2026-11-20 10:00:00", "REF0000006", "Till payment", "Reversed", "", "500.00", "KES", "Wanjiru Kamau",
              "0700000006", "514459"],
         ]
-        assert [line[1] for line in lines[1:]] == NEWEST_FIRST
+        assert [line[1] for line in lines[1:]] == ["", *NEWEST_FIRST[1:]]
         amounts = sum(Decimal(line[4]) for line in lines[1:] if line[4])
         assert amounts == totals(stored, RANGE).received == Decimal("2119.49")
         assert sum(Decimal(line[5]) for line in lines[1:] if line[5]) == totals(stored, RANGE).reversed
