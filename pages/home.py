@@ -41,10 +41,12 @@ if today is not None:
 else:
     st.info("Your role does not show the money received. Use the menu for what you can do here.")
 if stored and stored.failed:
-    st.error(f"{stored.failed:,} stored deliveries could not be read; they are kept for reprocessing "
-             "(Event log).")
+    one = stored.failed == 1
+    st.error(f"{stored.failed:,} stored {'delivery' if one else 'deliveries'} could not be read; "
+             f"{'it is' if one else 'they are'} kept for reprocessing (Event log).")
 if newest is not None:
-    with st.expander(f"{unread:,} deliveries kept that are not in the payment tables", key="home_unread"):
+    with st.expander(f"{unread:,} {'delivery' if unread == 1 else 'deliveries'} kept that "
+                     f"{'is' if unread == 1 else 'are'} not in the payment tables", key="home_unread"):
         newest["received_at"] = nairobi_time(newest["received_at"])
         newest["kind"] = newest["kind"].map(event_kind)
         st.dataframe(newest.fillna({"error": ""}), hide_index=True, key="home_unread_table",

@@ -17,6 +17,7 @@ import streamlit as st
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
+import merchant.money_in.transactions as service
 from merchant.access import AuditAction, Role, audit_log
 from merchant.db import open_database
 from merchant.inbox.store import record_deliveries
@@ -239,3 +240,38 @@ def test_a_page_emptied_behind_the_reader_goes_back_to_the_first(database_url: s
     engine.dispose()
     run_page(page)
     assert page.caption[0].value == "Showing 1–40 of 40"
+
+
+
+def test_the_page_is_read_again_only_when_a_payment_was_written(shop: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = service.transactions
+    reads: list[int] = []
+
+    def counted(*args: Any, **options: Any) -> Any:
+        reads.append(1)
+        return real(*args, **options)
+
+    monkeypatch.setattr(service, "transactions", counted)  # the page imports it by name on each run
+    page = run_page()
+    assert len(reads) == 1 and page.caption[0].value == "Showing 1–4 of 4"
+    run_page(page)  # the 10-second rerun with nothing written: the copy kept in the session
+    assert len(reads) == 1 and page.caption[0].value == "Showing 1–4 of 4"
+    store(shop, [payment(7, nairobi(0, 0, 1), amount="777")])  # any writer moves the change counter
+    run_page(page)
+    assert len(reads) == 2 and page.caption[0].value == "Showing 1–5 of 5"
+    assert table(page)["Amount"][0] == "KES 777"
+
+
+def test_an_m2m_payment_shows_no_k2_id_as_its_reference(database_url: str, deferred: dict[str, Any]) -> None:
+    k2_id = "8ff34785-799e-4cc5-9082-c363445c09dd"
+    store(database_url, [payment(1, nairobi(1, 9), topic="m2m_transaction_received", id=k2_id, reference=None,
+                                 sending_merchant="Jane Flowers", sender_first_name=None, sender_last_name=None,
+                                 sender_phone_number=None)])
+    page = run_page()
+    assert list(table(page)["Reference"]) == [""] and list(table(page)["Payer"]) == ["Jane Flowers"]
+    assert k2_id not in page.selectbox(key="transactions_chosen").options[0]
+    page.selectbox(key="transactions_chosen").select_index(0)
+    run_page(page)
+    assert f"K2 id {k2_id}" in page.caption[1].value and "M-Pesa reference" not in page.caption[1].value
+    exported = deferred[next(name for name in deferred if name.endswith(".csv"))]()
+    assert k2_id.encode() not in exported and b"Jane Flowers" in exported
