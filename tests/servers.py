@@ -8,15 +8,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from k2sim import RunningSim
+from k2 import K2Client
+from k2sim import RunningSim, SimConfig, start_in_thread
+from merchant.access import Role
 from ui.signin import COOKIE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,3 +154,40 @@ def open_from_menu(page: Page, title: str, heading: str) -> Page:
             continue
     expect(target).to_be_visible(timeout=15_000)
     return page
+
+
+@dataclass(frozen=True)
+class Shop:
+    """A till's app against a k2sim in the test process: K2 at `sim`, the app at `base` over `database_url`;
+    `folder` holds the database, the app's log and the test's screenshots."""
+
+    sim: RunningSim
+    base: str
+    database_url: str
+    folder: Path
+
+
+@contextmanager
+def k2sim_shop(folder: Path, users: Mapping[str, Role]) -> Iterator[Shop]:
+    """A fresh SQLite database with `users` (password `tests.ui.conftest.PASSWORD`), a k2sim subscribed to send
+    till payments to the app's webhook route, and the app pointed at it as at K2."""
+    from tests.ui.conftest import add  # the console's way in; tests/ui imports this module, not the other way
+
+    database_url = f"sqlite:///{folder / 'app.db'}"
+    for username, role in users.items():
+        add(database_url, username, role)
+    with start_in_thread(SimConfig(host="127.0.0.1", port=0, callback_delay_s=0.0)) as sim:
+        port = free_port()
+        with running_app(k2sim_env(sim, port=port, database_url=database_url), folder / "app.log",
+                         port=port) as base:
+            with K2Client(sim.base_url, sim.client_id, sim.client_secret) as client:
+                client.webhook_subscriptions.create(event_type="buygoods_transaction_received",
+                                                    url=f"{base}/api/k2/webhooks", scope="till",
+                                                    scope_reference=sim.config.till_number)
+            yield Shop(sim, base, database_url, folder)
+
+
+def pay_till(sim: RunningSim, amount: str, **more: str) -> None:
+    """A customer pays the till (k2sim sends the signed webhook to the app's route); `more`: e.g. phone_number."""
+    httpx.post(f"{sim.base_url}/sim/transactions", json={"type": "buygoods", "amount": amount, **more},
+               timeout=10).raise_for_status()

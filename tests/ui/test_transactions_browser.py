@@ -6,35 +6,23 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import openpyxl
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, expect
 
-from k2 import K2Client
-from k2sim import RunningSim, SimConfig, start_in_thread
 from merchant.access import Role
 from merchant.db.tables import Transaction
 from merchant.money_in import BUSINESS_TIMEZONE, day_range
-from tests.servers import chromium, free_port, grid_cell, k2sim_env, open_from_menu, running_app, screenshot, sign_in
-from tests.ui.conftest import PASSWORD, add
+from tests.servers import Shop, chromium, grid_cell, k2sim_shop, open_from_menu, pay_till, screenshot, sign_in
+from tests.ui.conftest import PASSWORD
 
 SHOTS = Path("/tmp/k2-shots")
 CLERK = "wairimu"
-
-
-@dataclass(frozen=True)
-class Shop:
-    sim: RunningSim
-    base: str
-    database_url: str
-    shots: Path
 
 
 @pytest.fixture(scope="module")
@@ -43,29 +31,13 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
-def pay(sim: RunningSim, amount: str, **more: str) -> None:
-    """A customer pays the till (k2sim sends the signed webhook to the app's route)."""
-    httpx.post(f"{sim.base_url}/sim/transactions", json={"type": "buygoods", "amount": amount, **more},
-               timeout=10).raise_for_status()
-
-
 @pytest.fixture
 def shop(tmp_path: Path) -> Iterator[Shop]:
-    """A fresh database with a finance clerk, a k2sim subscribed to send till payments to the app, the app pointed
-    at it, and three payments already received."""
-    database_url = f"sqlite:///{tmp_path / 'app.db'}"
-    add(database_url, CLERK, Role.FINANCE)
-    with start_in_thread(SimConfig(host="127.0.0.1", port=0, callback_delay_s=0.0)) as sim:
-        port = free_port()
-        with running_app(k2sim_env(sim, port=port, database_url=database_url), tmp_path / "app.log",
-                         port=port) as base:
-            with K2Client(sim.base_url, sim.client_id, sim.client_secret) as client:
-                client.webhook_subscriptions.create(event_type="buygoods_transaction_received",
-                                                    url=f"{base}/api/k2/webhooks", scope="till",
-                                                    scope_reference=sim.config.till_number)
-            for amount in ("1250", "300", "4500"):
-                pay(sim, amount)
-            yield Shop(sim, base, database_url, tmp_path)
+    """A finance clerk's app against k2sim, three payments already received."""
+    with k2sim_shop(tmp_path, {CLERK: Role.FINANCE}) as made:
+        for amount in ("1250", "300", "4500"):
+            pay_till(made.sim, amount)
+        yield made
 
 
 def received_in_database(database_url: str) -> Decimal:
@@ -100,14 +72,14 @@ def test_a_new_payment_appears_live_and_the_exports_add_up(browser: Browser, sho
     expect(page.get_by_text("Showing 1–3 of 3")).to_be_visible(timeout=30_000)
     expect(page.get_by_text("Received KES 6,050 from 3 payments")).to_be_visible()
 
-    pay(shop.sim, "777", phone_number="0712345678")  # while the page is open
+    pay_till(shop.sim, "777", phone_number="0712345678")  # while the page is open
     expect(page.get_by_text("Showing 1–4 of 4")).to_be_visible(timeout=30_000)  # no reload: the table reruns
     table = page.get_by_test_id("stDataFrame").first
     expect(grid_cell(table, "Amount")).to_have_text("KES 777", timeout=10_000)
     expect(grid_cell(table, "Phone")).to_have_text("0712 345 678")
     expect(grid_cell(table, "Kind")).to_have_text("Till payment")
     expect(page.get_by_text("Received KES 6,827 from 4 payments")).to_be_visible()
-    screenshot(page, shop.shots / "transactions.png", SHOTS / "transactions.png")
+    screenshot(page, shop.folder / "transactions.png", SHOTS / "transactions.png")
 
     held = received_in_database(shop.database_url)
     assert held == Decimal("6827")
