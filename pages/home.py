@@ -38,6 +38,11 @@ if today is not None:
     back.metric("Taken back today", kes(now.taken_back), moved(now.taken_back, before.taken_back),
                 delta_color="inverse", help="Reversed or voided: not counted in what you received.")
     st.caption(f"Compared with {against} (Nairobi time). The Overview has the week, the month and the charts.")
+    if not now.count and not now.taken_back_count:
+        check = ("fetch today from K2 on the Fill in history page" if can(user.role, Permission.FILL_HISTORY)
+                 else "tell the owner")
+        st.info(f"No payments yet today (Nairobi time). Each one shows here as soon as K2 tells us of it; if you "
+                f"expected some, {check}.", icon=":material/schedule:")
 else:
     st.info("Your role does not show the money received. Use the menu for what you can do here.")
 if stored and stored.failed:

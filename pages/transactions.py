@@ -69,6 +69,34 @@ def nothing_found(first: date, last: date, narrowed: bool) -> None:
                 "this dashboard.", icon=":material/info:")
 
 
+# Each column of `transactions` as the detail names it, in the table's order.
+STORED_FIELDS = {
+    "id": "Row number", "reference": "Reference (M-Pesa's, or K2's id where M-Pesa gave none)", "kind": "Kind",
+    "till_number": "Paid to till", "amount_cents": "Amount", "currency": "Currency", "status": "Status",
+    "occurred_at": "Paid at (Nairobi)", "sender_phone": "Phone", "sender_phone_hash": "Phone as K2 hashed it",
+    "sender_first_name": "First name", "sender_middle_name": "Middle name", "sender_last_name": "Last name",
+    "sender_till": "Paying till", "sender_merchant": "Paying merchant", "resource_id": "K2 id",
+    "reversed_at": "Reversed at (Nairobi)", "event_id": "Webhook delivery id", "recorded_at": "Recorded at (Nairobi)",
+}
+
+
+def stored_words(stored: dict[str, object], paid: Payment, see_phones: bool) -> dict[str, str]:
+    """A stored row as people read it: labels in words, Nairobi times, shillings, phones as Kenyans write them
+    (masked for a viewer), blanks for nothing; a column added later keeps its own name."""
+    def shown(name: str, value: object) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, datetime):
+            return f"{value.astimezone(BUSINESS_TIMEZONE):%d/%m/%Y %H:%M:%S}"
+        special = {"amount_cents": lambda: kes_exact(paid.amount), "kind": lambda: payment_kind(paid.kind),
+                   "status": lambda: payment_status(paid.status),
+                   "sender_phone": lambda: phone(paid.sender_phone if see_phones else mask_phone(paid.sender_phone)),
+                   # a phone's hash gives the phone back to anyone who tries every number
+                   "sender_phone_hash": lambda: str(value) if see_phones else "Hidden for your role"}
+        return special[name]() if name in special else str(value)
+    return {STORED_FIELDS.get(name, name): shown(name, value) for name, value in stored.items()}
+
+
 def detail(payment_id: int, see_phones: bool) -> None:
     found = payment_detail(database(), payment_id)
     if found is None:
@@ -87,9 +115,7 @@ def detail(payment_id: int, see_phones: bool) -> None:
             st.warning(f"{payment_status(found.reversal.status)} on "
                        f"{found.reversal.reversed_at.astimezone(BUSINESS_TIMEZONE):%-d %b %Y, %H:%M}: this money "
                        "is not counted in your takings.", icon=":material/undo:")
-        stored = {name: "" if value is None else str(value) for name, value in found.stored.items()}
-        if not see_phones:
-            stored["sender_phone"] = mask_phone(found.stored["sender_phone"]) or ""
+        stored = stored_words(found.stored, paid, see_phones)
         with st.expander("Everything stored for this payment"):
             st.dataframe(pd.DataFrame({"Field": list(stored), "Value": list(stored.values())}), hide_index=True,
                          key="transactions_stored")

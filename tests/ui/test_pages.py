@@ -103,3 +103,4 @@ def test_a_cashier_sees_today_but_not_the_deliveries_kept_unread(database_url: s
     page = home(sign_in(app(), "achieng"))
     assert [metric.label for metric in page.metric] == TODAY
     assert not page.error and not page.expander
+    assert page.info[0].value.startswith("No payments yet today (Nairobi time).")
