@@ -2,6 +2,7 @@
 secrets the server makes for itself (the sign-in cookie key)."""
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -36,8 +37,13 @@ SOURCE_LIMIT = 20  # wrong passwords from one address
 LOCK_FOR = timedelta(minutes=15)
 _SETUP_CODE = "setup_code"
 _COOKIE_KEY = "cookie_key"
-# A bcrypt hash of nothing anyone can type: an unknown username costs as much time as a known one.
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A bcrypt hash of nothing anyone can type: an unknown username costs as much time as a known one. Made on
+    first use, not at import (every process that imports this would pay a bcrypt round at start)."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 class SignInRefused(Exception):
@@ -152,7 +158,7 @@ def sign_in(engine: Engine, username: str, password: str, *, source: str | None 
             refused = SignInRefused(until)
         else:
             row = connection.execute(select(USERS).where(USERS.c.username == username)).first()
-            matches = check_password(password, row.password_hash if row is not None else _DUMMY_HASH)
+            matches = check_password(password, row.password_hash if row is not None else _dummy_hash())
             if row is not None and matches and not row.disabled:
                 connection.execute(update(USERS).where(USERS.c.id == row.id).values(last_login_at=now))
                 record(connection, AuditAction.SIGNED_IN, actor=username, target=username, source=source)
