@@ -67,7 +67,7 @@ REVERSED_SHARE = 0.005
 PAYERS = 50_000
 REGULARS, REGULAR_SHARE = 3_000, 0.3  # a few thousand people pay often (Zipf), the rest drift in and out
 CROWD_WINDOW = 16_000  # how many of the others are around at any one time
-# SQLite rolls money in up by a trigger per row (~8x the cost of the insert itself), so the rows go in at the last
+# SQLite rolls money in up by a trigger per row (~6x the cost of the insert itself), so the rows go in at the last
 # revision before the rollups and the rollup migration's own fill counts them, as it does when a database is upgraded.
 # PostgreSQL's triggers run once per statement: its COPY goes through them, as a bulk import would.
 BEFORE_ROLLUPS = "0005"
