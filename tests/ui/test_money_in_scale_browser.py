@@ -6,8 +6,9 @@ by a benchmark under bench/ (docs/BENCHMARKS.md). The payments are generated afr
 file by bench/million.py (nothing is kept between runs); the app runs as a person starts it, against a k2sim this
 process runs as K2.
 
-Fully drawn: the script run has ended with nothing left stale, the tiles show, every chart has drawn its SVG and
-the top payers table its rows. The screenshot lands in /tmp/k2-shots/scale_overview.png."""
+Fully drawn: the script run has ended with nothing left stale, the five tiles show, every chart has drawn its SVG
+and the top payers table is there; then the range's payment count on the page is checked against the database.
+The screenshot lands in /tmp/k2-shots/scale_overview.png."""
 from __future__ import annotations
 
 import time
