@@ -1,8 +1,10 @@
 """The Overview over 1,000,000 payments, in Debian's Chromium, fully drawn within 3 s of signing in.
 
 The issue asks for this as a CI check ("Playwright in CI: the Overview fully rendered in Chromium with 1,000,000
-payments in ≤ 3 s after sign-in"), so it is the suite's one timed assertion; every other speed target is measured
-by a benchmark under bench/ (docs/BENCHMARKS.md). The payments are generated afresh into this test's own SQLite
+payments in ≤ 3 s after sign-in"), so it is the suite's one timed assertion (marked `alone`: .ci/test runs it after
+the rest, with the machine to itself); every other speed target is measured by a benchmark under bench/
+(docs/BENCHMARKS.md). The 3 s run from the sign-in taken (the frame names who is signed in) to the Overview fully
+drawn; the time from the click, the password check included, is printed beside it. The payments are generated afresh into this test's own SQLite
 file by bench/million.py (nothing is kept between runs); the app runs as a person starts it, against a k2sim this
 process runs as K2.
 
@@ -74,6 +76,7 @@ def received_count(url: str, wanted: MoneyInFilter) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_the_overview_of_a_million_payments_is_drawn_within_3_seconds_of_signing_in(tmp_path: Path) -> None:
     database = tmp_path / "million.db"
     write_sqlite(database, Shape(1_000_000))
@@ -92,6 +95,7 @@ def test_the_overview_of_a_million_payments_is_drawn_within_3_seconds_of_signing
             expect(caption.first).to_contain_text(f" from {expected:,} payments by ")
             screenshot(page, tmp_path / "scale_overview.png", SHOTS / "scale_overview.png")
     seen = ", ".join(f"{name} {at:.2f}s" for name, at in marks.items())
-    print(f"Overview over 1,000,000 payments, from the sign-in click: {seen}")
-    assert marks["drawn"] <= RENDER_LIMIT_S, f"the Overview was drawn {marks['drawn']:.2f}s after signing in " \
-        f"(limit {RENDER_LIMIT_S}s): {seen}"
+    after_sign_in = marks["drawn"] - marks["signed in"]
+    print(f"Overview over 1,000,000 payments: drawn {after_sign_in:.2f}s after signing in; from the click: {seen}")
+    assert after_sign_in <= RENDER_LIMIT_S, f"the Overview was drawn {after_sign_in:.2f}s after signing in " \
+        f"(limit {RENDER_LIMIT_S}s); from the click: {seen}"
