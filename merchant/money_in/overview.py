@@ -162,13 +162,12 @@ def overview(engine: Engine, filter: MoneyInFilter, *, top: int = 10) -> Overvie
     with engine.connect() as connection:
         dialect = connection.dialect.name
         hours = _hour_rows(dialect, filter).subquery("h")
-        payer_days = _payer_day_rows(dialect, filter).subquery("p")
         days_rows = _day_rows(dialect, filter).subquery("d")
         per_day, per_till, per_kind, totals = (_sums(connection, days_rows, key) for key in (
             days_rows.c.day, days_rows.c.till_number, days_rows.c.kind, None))
         heatmap = _heatmap(connection, hours)
         best, payers = _best_payers(connection, _payer_day_rows(dialect, filter, by_payer=True).subquery("p"), top)
-        payers_daily = _payers_daily(connection, payer_days, days, narrowed=_narrowed(filter))
+        payers_daily = _payers_daily(connection, filter, days)
         top_payers = _named(connection, best)
     new = int(payers_daily["new"].sum())
     return OverviewData(
@@ -310,12 +309,6 @@ def _payer_day_rows(dialect: str, filter: MoneyInFilter, *, by_payer: bool = Fal
     return _combined([_rollup(_PAYER_DAYS, "day", first, last, filter, by_key=not long), *raw])
 
 
-def _narrowed(filter: MoneyInFilter) -> bool:  # noqa: A002
-    """Whether the filter keeps only some of the payments of its days (not whole days, or any other condition)."""
-    return bool(filter.kinds or filter.statuses or filter.tills or filter.search) or bool(
-        _whole(filter, size=_DAY, offset=_NAIROBI)[2])
-
-
 # ------------------------------------------------------------------------------------------------- the reads
 
 
@@ -356,26 +349,44 @@ def _best_payers(connection: Connection, payer_days: Subquery, top: int) -> tupl
     return best, int(found[0][3]) if found else 0
 
 
-def _payers_daily(connection: Connection, payer_days: Subquery, days: range, *, narrowed: bool) -> pd.DataFrame:
+def _payers_daily(connection: Connection, filter: MoneyInFilter, days: range) -> pd.DataFrame:  # noqa: A002
     """Per Nairobi day (numbers in `days`): payers paying for the first time ever that day, and the others."""
-    # Whole days of every payment: each day's payers are counted already, and hold each first payment; a
-    # narrower filter counts its own payer-days, and must have the first payment among them.
-    paying = select(_DAY_PAYERS.c.day, _DAY_PAYERS.c.payers).where(_DAY_PAYERS.c.day >= days.start,
-                                                                   _DAY_PAYERS.c.day < days.stop)
-    if narrowed:
-        paying = select(payer_days.c.day, func.count(payer_days.c.payer.distinct())).group_by(payer_days.c.day)
+    counts = dict.fromkeys(days, (0, 0))
+    if filter.kinds or filter.statuses or filter.tills or filter.search:
+        counts.update(_payer_counts(connection, filter, days))
+        return _payers_frame(counts)
+    # Only the range's ragged edges keep part of their days: the whole days between read the counts kept per day
+    # (a long range would otherwise count a row per payment), and each edge counts its own few payments.
+    first, last, edges = _whole(filter, size=_DAY, offset=_NAIROBI)
+    counts.update(_payer_counts(connection, None, range(first, last)))
+    for edge in edges:
+        counts.update(_payer_counts(connection, edge, _day_numbers(edge)))
+    return _payers_frame(counts)
+
+
+def _payer_counts(connection: Connection, filter: MoneyInFilter | None, days: range  # noqa: A002
+                  ) -> dict[int, tuple[int, int]]:
+    """(payers, new payers) per day of `days` with any: kept per whole day of every payment (`filter` None), each
+    day's payers counted already and holding each first payment; else counted from `filter`'s own payer-days,
+    among which the first payment must be."""
+    paying: Select[Any] = select(_DAY_PAYERS.c.day, _DAY_PAYERS.c.payers).where(_DAY_PAYERS.c.day >= days.start,
+                                                                              _DAY_PAYERS.c.day < days.stop)
     # From each payer's first day (indexed): it costs the new payers, not every payer-day.
     new = (select(_PAYERS.c.first_day, func.count())
            .where(_PAYERS.c.first_day >= days.start, _PAYERS.c.first_day < days.stop)
            .group_by(_PAYERS.c.first_day))
-    if narrowed:
+    if filter is not None:
+        payer_days = _payer_day_rows(connection.dialect.name, filter).subquery("p")
+        paying = select(payer_days.c.day, func.count(payer_days.c.payer.distinct())).group_by(payer_days.c.day)
         new = new.where(exists(select(payer_days.c.payer).where(payer_days.c.day == _PAYERS.c.first_day,
                                                                 payer_days.c.payer == _PAYERS.c.payer)))
-    counts = dict.fromkeys(days, (0, 0))
-    for day, n in connection.execute(paying):
-        counts[int(day)] = (int(n), 0)
+    counts = {int(day): (int(n), 0) for day, n in connection.execute(paying)}
     for day, n in connection.execute(new):
-        counts[int(day)] = (counts[int(day)][0], int(n))
+        counts[int(day)] = (counts.get(int(day), (0, 0))[0], int(n))
+    return counts
+
+
+def _payers_frame(counts: dict[int, tuple[int, int]]) -> pd.DataFrame:
     return pd.DataFrame([(_date(day), fresh, paid - fresh) for day, (paid, fresh) in sorted(counts.items())],
                         columns=list(PAYERS_DAILY_COLUMNS))
 
