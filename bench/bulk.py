@@ -239,8 +239,6 @@ def _send_batch(runtime: Runtime, data: bytes, token: str) -> tuple[int, float]:
     while True:
         view = get_batch(runtime.engine, batch.id)
         assert view is not None
-        print(f"  {time.perf_counter() - started:6.1f} s {dict((k.value, n) for k, n in view.counts.items())}",
-              file=sys.stderr)
         if view.done:
             assert view.counts == {RowStatus.PAID: view.row_count}, view.counts
             return batch.id, time.perf_counter() - started

@@ -37,6 +37,7 @@ from k2.types.send_money_params import Destination
 from k2.types.transfer_params import SettlementTransferParams, SweepParams
 
 from .access import AuditAction, Permission, User, record, require
+from .db import writing
 from .db.tables import BankBranch, SendMoneyRecord, Settlement, SettlementAccount, TransferRecord
 from .errors import InputError
 from .inbox import REQUEST_REF_KEY
@@ -320,7 +321,7 @@ def _add(runtime: Runtime, actor: User, kind: AccountKind, nickname: str, detail
     claim = _CLAIM + hashlib.sha256(key.encode()).hexdigest()[:32]
     if same is not None and not _stale(same):
         return Added(same, created=False)
-    account_id = _claim(engine, kind, nickname, details, claim, actor, same)
+    account_id = _claim(engine, kind, nickname, details, claim, key, actor, same)
     if account_id is None:  # another click or tab is adding it right now
         found = next(account for account in accounts(engine) if _key_of(account) == key)
         return Added(found, created=False)
@@ -367,13 +368,21 @@ def _stale(account: Account) -> bool:
         datetime.now(UTC) - account.created_at > _STALE_CLAIM
 
 
-def _claim(engine: Engine, kind: AccountKind, nickname: str, details: dict[str, str], claim: str, actor: User,
-           stale: Account | None) -> int | None:
+def _claim(engine: Engine, kind: AccountKind, nickname: str, details: dict[str, str], claim: str, key: str,
+           actor: User, stale: Account | None) -> int | None:
     """Our row for the account, written before K2 is asked; None when another request holds it."""
     now = datetime.now(UTC)
     values = {"kind": kind.value, "nickname": nickname, "details_json": json.dumps(details, sort_keys=True),
               "created_by": actor.username, "created_at": now}
-    with engine.begin() as connection:
+    with writing(engine) as connection:
+        if connection.dialect.name == "postgresql":  # one claim per destination at a time, as IMMEDIATE on SQLite
+            connection.execute(select(func.pg_advisory_xact_lock(func.hashtext(claim))))
+        # Looked for again under the lock: a claim's key is replaced by K2's reference once K2 answers, so the key
+        # alone cannot stop a click that read the list before that from adding the same account again.
+        held = [row for row in connection.execute(select(_ACCOUNTS)).all()
+                if _key_of(Account.of(row)) == key]
+        if any(stale is None or row.id != stale.id for row in held):
+            return None
         if stale is not None:  # taken over by one request only: the WHERE names the time it was claimed at
             row = connection.execute(
                 update(_ACCOUNTS)

@@ -248,16 +248,19 @@ def settle_from_results(engine: Engine, *, check_after: timedelta) -> int:
     with writing(engine) as connection:
         for kind, model in OUTCOME_TABLES.items():
             results: Table = model.__table__  # type: ignore[attr-defined]
-            # Matched by our id in the metadata, or by K2's id where K2 echoes no metadata (settlement transfers).
-            matches = (results.c.request_ref == OUTBOX.c.request_ref) | (
-                results.c.request_ref.is_(None) & (results.c.k2_id == OUTBOX.c.k2_id)
-            )
+            # Matched by our id in the metadata, or by K2's id where K2 echoes no metadata (settlement transfers):
+            # two indexed lookups from the few open rows (one OR'd join condition would scan every result).
+            columns = (OUTBOX.c.request_ref, OUTBOX.c.state, results.c.status, results.c.errors, results.c.k2_id,
+                       results.c.location)
+            still_open = (OUTBOX.c.kind == kind, OUTBOX.c.state.in_([state.value for state in OPEN]),
+                          results.c.status.is_not(None))
             answered = connection.execute(
-                select(OUTBOX.c.request_ref, OUTBOX.c.state, results.c.status, results.c.errors,
-                       results.c.k2_id, results.c.location)
-                .join(results, matches)
-                .where(OUTBOX.c.kind == kind, OUTBOX.c.state.in_([state.value for state in OPEN]),
-                       results.c.status.is_not(None))
+                select(*columns).join(results, results.c.request_ref == OUTBOX.c.request_ref).where(*still_open)
+                .union_all(
+                    select(*columns)
+                    .join(results, (results.c.k2_id == OUTBOX.c.k2_id) & results.c.request_ref.is_(None))
+                    .where(*still_open)
+                )
             ).all()
             for request_ref, state, status, errors, k2_id, location in answered:
                 target = state_for_k2_status(status)
