@@ -298,17 +298,18 @@ def _day_rows(dialect: str, filter: MoneyInFilter) -> Select[Any] | CompoundSele
 def _payer_day_rows(dialect: str, filter: MoneyInFilter, *, by_payer: bool = False  # noqa: A002
                     ) -> Select[Any] | CompoundSelect:
     """(day, payer, till_number, kind, amount_cents, payments) of money that stayed, for the filter: the payer-day
-    rollup for its whole Nairobi days, grouped payments for the rest. `by_payer`: (payer, amount_cents, payments)
-    instead, each part summed per payer before they are joined, so the join holds a row per payer and part, not
-    per payer-day (over a long range SQLite reads the payer-ordered index whole, no sort, instead of the days and
-    a sort; a hash aggregate does better on PostgreSQL, and a day range it can estimate)."""
+    rollup for its whole Nairobi days, grouped payments for the rest. `by_payer`: rows to be grouped by payer; over
+    a long range they are (payer, amount_cents, payments), each part summed per payer before the parts are joined,
+    so the join holds a row per payer and part, not per payer-day (over a short one the second grouping costs
+    more than it saves), and SQLite reads the payer-ordered index whole (no sort) instead of the days and a sort
+    (a hash aggregate does better on PostgreSQL, and a day range it can estimate)."""
     first, last, edges = _whole(filter, size=_DAY, offset=_NAIROBI)
-    day = _bucket(dialect, _T.c.occurred_at, size=_DAY, offset=_NAIROBI)
-    keys = (_PAYER,) if by_payer else (day, _PAYER, func.coalesce(_T.c.till_number, ""), _T.c.kind)
+    long = by_payer and last - first > _LONG_RANGE_DAYS
+    keys = (_PAYER,) if long else (_bucket(dialect, _T.c.occurred_at, size=_DAY, offset=_NAIROBI), _PAYER,
+                                   func.coalesce(_T.c.till_number, ""), _T.c.kind)
     raw = (_raw(edge, keys, _T.c.status == _RECEIVED, _PAYER.is_not(None)) for edge in edges)
-    long = by_payer and dialect == "sqlite" and last - first > _LONG_RANGE_DAYS  # PostgreSQL hashes instead
-    rollup = _rollup(_PAYER_DAYS, "day", first, last, filter, by_key=not long)
-    if by_payer:
+    rollup = _rollup(_PAYER_DAYS, "day", first, last, filter, by_key=not (long and dialect == "sqlite"))
+    if long:
         rows = rollup.subquery()
         rollup = select(rows.c.payer, func.sum(rows.c.amount_cents).label("amount_cents"),
                         func.sum(rows.c.payments).label("payments")).group_by(rows.c.payer)

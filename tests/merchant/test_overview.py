@@ -299,10 +299,20 @@ def figures_agree(engine: sa.Engine, stored: list[Stored], wanted: MoneyInFilter
         day: (len(new_by_day[day]), len(payers) - len(new_by_day[day])) for day, payers in paying.items()}
     new = set().union(*new_by_day.values())
     assert (data.new_payers, data.returning_payers) == (len(new), len({p.payer for p in kept if p.payer}) - len(new))
+    by_payer: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for p in kept:
+        if p.payer:
+            by_payer[p.payer][0] -= p.cents  # negated: most money first, then by payer
+            by_payer[p.payer][1] += 1
+    best = sorted((cents, payer, n) for payer, (cents, n) in by_payer.items())[:10]
+    assert [(r.payer, r.amount * 100, r.payments) for r in data.top_payers.itertuples()] == [
+        (payer, -cents, n) for cents, payer, n in best]
 
 
 START = datetime(2026, 11, 20, tzinfo=UTC)
-moments = st.integers(0, 4 * 24 * 3600 - 1).map(lambda s: START + timedelta(seconds=s))
+# Four days, some of them 200 days earlier: a range across both is long enough for the long-range reads.
+moments = st.builds(lambda s, earlier: START + timedelta(seconds=s) - timedelta(days=earlier),
+                    st.integers(0, 4 * 24 * 3600 - 1), st.sampled_from([0, 0, 200]))
 payment = st.fixed_dictionaries({
     "occurred_at": moments,
     "till_number": st.sampled_from([TILL_A, TILL_B, None]),
