@@ -681,7 +681,7 @@ def match_unanswered(engine: Engine) -> int:
             [result] = candidates
             if sum(1 for other in pairs.values() if result in other) != 1:
                 continue
-            record_location(connection, orphan.request_ref, result.location)
+            record_location(connection, {orphan.request_ref: result.location})
             linked += 1
     return linked
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Table, select, update
+from sqlalchemy import Connection, Engine, Row, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..db import writing
@@ -30,6 +30,7 @@ __all__ = [
     "find",
     "k2_id_of",
     "move",
+    "move_each",
     "record_location",
     "recover_interrupted",
     "settle_from_results",
@@ -142,18 +143,36 @@ def move(connection: Connection, request_refs: str | Sequence[str], to: OutboxSt
     return result.rowcount
 
 
+def move_each(connection: Connection, to: OutboxState, moves: Sequence[dict[str, Any]]) -> None:
+    """`move` for many rows at once, each with its own values (`request_ref` and the same other keys in each):
+    one statement executed for all, as a round of K2's answers is written."""
+    if not moves:
+        return
+    names = [name for name in moves[0] if name != "request_ref"]
+    connection.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.request_ref == bindparam("ref"), OUTBOX.c.state.in_([state.value for state in sources(to)]))
+        .values(state=to, updated_at=_now(), **{name: bindparam(f"new_{name}") for name in names}),
+        [{"ref": move["request_ref"], **{f"new_{name}": move[name] for name in names}} for move in moves],
+    )
+
+
 def k2_id_of(location: str) -> str:
     """K2's id for a resource: the last part of its Location."""
     return location.rstrip("/").rsplit("/", 1)[-1]
 
 
-def record_location(connection: Connection, request_ref: str, location: str) -> None:
-    """Keep K2's Location on a row its result settled before K2's answer to our POST came back."""
-    connection.execute(
-        update(OUTBOX)
-        .where(OUTBOX.c.request_ref == request_ref, OUTBOX.c.location.is_(None))
-        .values(location=location, k2_id=k2_id_of(location))
-    )
+def record_location(connection: Connection, locations: dict[str, str]) -> None:
+    """Keep K2's Location (by our id) on rows their result settled before K2's answer to our POST came back; a row
+    that has one already is left as it is."""
+    if locations:
+        connection.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.request_ref == bindparam("ref"), OUTBOX.c.location.is_(None))
+            .values(location=bindparam("new_location"), k2_id=bindparam("new_k2_id")),
+            [{"ref": ref, "new_location": location, "new_k2_id": k2_id_of(location)}
+             for ref, location in locations.items()],
+        )
 
 
 def approve(connection: Connection, request_ref: str, approver: str) -> bool:

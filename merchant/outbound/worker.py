@@ -21,7 +21,7 @@ from .outbox import (
     claim_due_checks,
     claim_queued,
     k2_id_of,
-    move,
+    move_each,
     record_location,
     recover_interrupted,
     settle_from_results,
@@ -169,13 +169,17 @@ class OutboxWorker:
         if not answers:
             return
         due = datetime.now(UTC) + self.check_after
+        moves: dict[tuple[OutboxState, bool], list[dict[str, object]]] = {}
+        for request_ref, answer in answers:
+            values: dict[str, object] = {"request_ref": request_ref, "reason": answer.reason}
+            if answer.location:
+                values |= {"location": answer.location, "k2_id": k2_id_of(answer.location), "due_at": due}
+            moves.setdefault((answer.state, bool(answer.location)), []).append(values)
         with self.engine.begin() as connection:
-            for request_ref, answer in answers:
-                values: dict[str, object] = {"reason": answer.reason}
-                if answer.location:
-                    values |= {"location": answer.location, "k2_id": k2_id_of(answer.location), "due_at": due}
-                if not move(connection, request_ref, answer.state, **values) and answer.location:
-                    record_location(connection, request_ref, answer.location)  # its result came first
+            for (state, _), each in moves.items():
+                move_each(connection, state, each)
+            # a row whose result came first has moved on already: it keeps the Location K2 gave
+            record_location(connection, {ref: answer.location for ref, answer in answers if answer.location})
 
     def _check(self, row: OutboxRow) -> None:
         """One status query, recorded through the inbox like the callback it stands in for."""
