@@ -28,7 +28,7 @@ from .test_batches import HEADER
 from .test_outbox_crash import sim, start_worker  # noqa: F401 - k2sim at 50 ms, and the worker process
 from .test_payments import NJERI, OTIENO
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.crash]
 
 ROWS, PEOPLE = 500, 100
 PAYMENTS_PATH, RECIPIENTS_PATH = "/api/v1/payments", "/api/v1/pay_recipients"

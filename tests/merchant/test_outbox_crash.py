@@ -28,7 +28,7 @@ from tests.servers import ROOT, free_port
 
 from .conftest import KEY
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.crash]
 
 REQUESTS = 200
 STK_PATH = "/api/v1/incoming_payments"
