@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Table, bindparam, select, update
+from sqlalchemy import Connection, Engine, Row, Table, bindparam, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..db import writing
@@ -151,7 +151,9 @@ def move_each(connection: Connection, to: OutboxState, moves: Sequence[dict[str,
     names = [name for name in moves[0] if name != "request_ref"]
     connection.execute(
         update(OUTBOX)
-        .where(OUTBOX.c.request_ref == bindparam("ref"), OUTBOX.c.state.in_([state.value for state in sources(to)]))
+        # the states as SQL literals (our own enum values): an expanding IN parameter cannot be executed many times
+        .where(OUTBOX.c.request_ref == bindparam("ref"),
+               OUTBOX.c.state.in_([literal_column(f"'{state.value}'") for state in sources(to)]))
         .values(state=to, updated_at=_now(), **{name: bindparam(f"new_{name}") for name in names}),
         [{"ref": move["request_ref"], **{f"new_{name}": move[name] for name in names}} for move in moves],
     )

@@ -17,7 +17,7 @@ from merchant.access import CONSOLE
 from merchant.config import Settings
 from merchant.db import open_database
 from merchant.outbound import FINAL, TRANSITIONS, OutboxState, enqueue, find, state_for_k2_status
-from merchant.outbound.outbox import claim_queued, move
+from merchant.outbound.outbox import claim_queued, move, move_each
 from merchant.outbound.states import sources
 from merchant.payment_requests import request_payment
 from merchant.runtime import Runtime
@@ -269,3 +269,21 @@ class TestApproval:
         assert [row.request_ref for row in claim_queued(engine, 10)] == ["big"]
         assert find(engine, "no").state is OutboxState.DECLINED and find(engine, "no").reason == "Not this month."
         engine.dispose()
+
+
+def test_a_round_of_answers_moves_every_row_it_names(database_url: str) -> None:
+    """K2's answers are written many rows to one statement (executemany): each row moves once, from the states
+    the transition table allows only."""
+    engine = open_database(database_url)
+    with engine.begin() as connection:
+        for n in range(3):
+            enqueue(connection, request_ref=f"r{n}", kind="incoming_payment", params=stk_params(f"r{n}"),
+                    amount=Decimal(1))
+    claim_queued(engine, 2)  # r0, r1 are sending; r2 stays queued
+    with engine.begin() as connection:
+        move_each(connection, OutboxState.ACCEPTED, [
+            {"request_ref": ref, "location": f"http://k2/{ref}", "reason": None} for ref in ("r0", "r1", "r2")])
+    assert [find(engine, f"r{n}").state for n in range(3)] == [OutboxState.ACCEPTED, OutboxState.ACCEPTED,
+                                                                OutboxState.QUEUED]
+    assert find(engine, "r1").location == "http://k2/r1"
+    engine.dispose()
