@@ -1,7 +1,7 @@
 """Phone numbers in E.164, the one form K2 takes and we store; one parser for every reader and writer.
 
 `to_e164` reads what K2 reports (any possible number, None for a hash); `kenyan_mobile` is the stricter rule
-for a number M-Pesa must reach (a valid Kenyan mobile)."""
+for a number M-Pesa must reach (a valid Kenyan mobile); `written` writes one as Kenyans do."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,7 @@ from functools import lru_cache
 
 import phonenumbers
 
-__all__ = ["kenyan_mobile", "to_e164"]
+__all__ = ["kenyan_mobile", "to_e164", "written"]
 
 # What K2 sends for nearly every Kenyan payer, already in E.164; anything else goes through `phonenumbers`.
 _KENYAN_MOBILE = re.compile(r"\+254[17]\d{8}")
@@ -53,3 +53,14 @@ def kenyan_mobile(raw: str) -> str | None:
     ):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def written(e164: str | None) -> str:
+    """`+254712345678` as Kenyans write it: `0712 345 678` (a masked `+254712***678` reads `0712 *** 678`); other
+    countries' numbers as stored; blank for none."""
+    if not e164:
+        return ""
+    if e164.startswith("+254") and len(e164) == 13:
+        local = "0" + e164[4:]
+        return f"{local[:4]} {local[4:7]} {local[7:]}"
+    return e164

@@ -11,12 +11,15 @@ log = logging.getLogger(__name__)
 
 
 class Loop:
-    """A daemon thread that runs `round` every `interval` seconds, or at once when woken. A round that fails is
-    logged and the next one tries again (a database hiccup must not end a worker)."""
+    """A daemon thread that runs `round` every `interval` seconds (or as many as the round returns), or at once
+    when woken; the first round after `first_wait`. A round that fails is logged and the next one tries again (a
+    database hiccup must not end a worker)."""
 
-    def __init__(self, name: str, round: Callable[[], None], interval: float) -> None:
+    def __init__(self, name: str, round: Callable[[], float | None], interval: float, *,
+                 first_wait: float = 0.0) -> None:
         self.name = name
         self.interval = interval
+        self._first_wait = first_wait
         self._round = round
         self._wake = threading.Event()
         self.stopping = threading.Event()
@@ -45,10 +48,13 @@ class Loop:
         return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
+        self._wake.wait(self._first_wait)
+        self._wake.clear()
         while not self.stopping.is_set():
+            wait = None
             try:
-                self._round()
+                wait = self._round()
             except Exception:
                 log.exception("%s: a round failed", self.name)
-            self._wake.wait(self.interval)
+            self._wake.wait(self.interval if wait is None else wait)
             self._wake.clear()

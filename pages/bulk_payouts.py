@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from merchant.access import NotAllowed, Permission, Role, can, list_users, require
+from merchant.access import NotAllowed, Permission, can, require
 from merchant.errors import InputError
 from merchant.payouts import list_branches
 from merchant.payouts.batches import (
@@ -31,6 +31,7 @@ from merchant.payouts.batches import (
     export_results,
     get_batch,
     list_batches,
+    may_self_approve,
     pause_batch,
     resume_batch,
     retry_failed,
@@ -46,7 +47,6 @@ from merchant.payouts.sheet import (
     template_csv,
     template_xlsx,
 )
-from merchant.preferences import load_preferences
 from ui import database, fail, runtime, settings
 from ui.signin import current_user, source_address
 from ui.words import batch_row_meaning, destination, kes_exact, nairobi_clock, payee_kind
@@ -264,14 +264,6 @@ def headline(batch: BatchView) -> str:
             f"{kes_exact(batch.total)}**")
 
 
-def may_self_approve() -> bool:
-    """The shop's single owner, who switched self-approval on in Settings (approve_batch holds to the same rule)."""
-    if me.role is not Role.OWNER or not load_preferences(database()).self_approval:
-        return False
-    return not any(user.username != me.username and not user.disabled and can(user.role, Permission.APPROVE)
-                   for user in list_users(database()))
-
-
 def approval(batch: BatchView, self_ok: bool) -> None:
     """One batch waiting: what it pays, who submitted it when, and the decision."""
     mine = batch.created_by == me.username
@@ -430,7 +422,7 @@ waiting = [batch for batch in all_batches if batch.state is BatchState.AWAITING_
 st.subheader("Waiting for approval")
 if not waiting:
     st.caption("No batch is waiting for approval. A batch you submit waits here until a second person approves it.")
-self_ok = any(batch.created_by == me.username for batch in waiting) and may_self_approve()
+self_ok = any(batch.created_by == me.username for batch in waiting) and may_self_approve(database(), me)
 for batch in waiting:
     approval(batch, self_ok)
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from merchant.access import AuditAction
+from merchant.access import AuditAction, written_phone
 from merchant.outbound import OutboxState
 from merchant.payouts.batches import RowStatus
 
@@ -139,13 +139,8 @@ def kes(amount: Decimal | None, *, cents: bool = False) -> str:
 
 
 def phone(e164: str | None) -> str:
-    """`+254712345678` as Kenyans write it: `0712 345 678` (other countries' numbers as stored)."""
-    if not e164:
-        return ""
-    if e164.startswith("+254") and len(e164) == 13:  # masked ones too: +254712***678 reads 0712 *** 678
-        local = "0" + e164[4:]
-        return f"{local[:4]} {local[4:7]} {local[7:]}"
-    return e164
+    """`+254712345678` as Kenyans write it: `0712 345 678` (masked ones too; other countries' as stored)."""
+    return written_phone(e164)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .audit import AUDIT_COLUMNS, AuditAction, audit_log, record
 from .exports import exported
-from .roles import ROLE_PERMISSIONS, NotAllowed, Permission, Role, can, mask_phone
+from .roles import ROLE_PERMISSIONS, NotAllowed, Permission, Role, can, mask_phone, written_phone
 from .signin import SignInRefused, cookie_key, create_owner, has_users, new_setup_code, session_valid, sign_in, signed_out
 from .users import (
     CONSOLE,
@@ -38,6 +38,7 @@ __all__ = [
     "has_users",
     "list_users",
     "mask_phone",
+    "written_phone",
     "new_setup_code",
     "record",
     "require",

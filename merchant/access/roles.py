@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ROLE_PERMISSIONS", "NotAllowed", "Permission", "Role", "can", "mask_phone"]
+from k2.phones import written as written_phone  # what anyone sees of a phone, masked or not
+
+__all__ = ["ROLE_PERMISSIONS", "NotAllowed", "Permission", "Role", "can", "mask_phone", "written_phone"]
 
 
 class Role(StrEnum):

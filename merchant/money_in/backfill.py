@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -40,6 +39,7 @@ from ..db.tables import Transaction, WebhookEvent
 from ..errors import InputError
 from ..inbox import Delivered, event_key, map_event, write_batch
 from ..inbox.mapping import OUTCOME_FAILED
+from ..loop import Loop
 from .filters import BUSINESS_TIMEZONE, day_range
 from .transactions import _NEWEST_FIRST, _ROW_COLUMNS, Payment, _payment  # one payment reads alike everywhere
 
@@ -305,28 +305,17 @@ class DailyCheck:
         self.engine = engine
         self.client = client
         self.callback_url = callback_url
-        self._first_after = first_after
         self._retry_after = retry_after
         self._past_midnight = past_midnight  # late webhooks of the day before have had time to come
         self._checked: date | None = None
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Loop("k2-daily-check", self._once, retry_after.total_seconds(),
+                          first_wait=first_after.total_seconds())
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="k2-daily-check", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self._thread is None:
-            return
-        self._stopping.set()
-        self._thread.join(timeout)
-        self._thread = None
-
-    def _run(self) -> None:
-        wait = self._first_after.total_seconds()
-        while not self._stopping.wait(wait):
-            wait = self._once()
+        self._loop.stop(timeout)
 
     def _once(self) -> float:
         """Check yesterday unless done; seconds until the next look."""

@@ -3,11 +3,12 @@ settled from K2's result callback or a status query."""
 from __future__ import annotations
 
 from .outbox import OutboxRow, approve, decline, enqueue, find
-from .states import FINAL, OPEN, TRANSITIONS, OutboxState, state_for_k2_status
+from .states import FINAL, NOT_PAID, OPEN, TRANSITIONS, OutboxState, state_for_k2_status
 from .worker import OutboxWorker
 
 __all__ = [
     "FINAL",
+    "NOT_PAID",
     "OPEN",
     "TRANSITIONS",
     "OutboxRow",

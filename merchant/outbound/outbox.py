@@ -264,9 +264,10 @@ def settle_from_results(engine: Engine, *, check_after: timedelta) -> int:
     """Apply what K2 told us (stored by the inbox from a callback or a status query) to the open requests it
     answers, matched by our id; returns how many moved. One now known to be pending is asked about after
     `check_after` if no final result comes."""
-    moved = 0
-    # IMMEDIATE: it reads, then writes; a deferred transaction whose snapshot another writer overtook could not.
-    with writing(engine) as connection:
+    moves: list[tuple[str, OutboxState, dict[str, Any]]] = []
+    # Read first, without the write lock (this runs four times a second in every process); each move is then a
+    # conditional UPDATE, so a row another writer moved meanwhile is left where it went.
+    with engine.connect() as connection:
         for kind, model in OUTCOME_TABLES.items():
             results: Table = model.__table__  # type: ignore[attr-defined]
             # Matched by our id in the metadata, or by K2's id where K2 echoes no metadata (settlement transfers):
@@ -288,9 +289,14 @@ def settle_from_results(engine: Engine, *, check_after: timedelta) -> int:
                 known = {"k2_status": status, "k2_id": k2_id, "location": location}
                 if target is None:  # K2 holds it and says so: a request in doubt is no longer in doubt
                     if state != OutboxState.ACCEPTED:
-                        due = _now() + check_after
-                        moved += move(connection, request_ref, OutboxState.ACCEPTED, due_at=due, **known)
+                        moves.append((request_ref, OutboxState.ACCEPTED, known | {"due_at": _now() + check_after}))
                     continue
                 reason = errors if target is OutboxState.FAILED else None
-                moved += move(connection, request_ref, target, reason=reason, due_at=None, **known)
+                moves.append((request_ref, target, known | {"reason": reason, "due_at": None}))
+    if not moves:
+        return 0
+    moved = 0
+    with engine.begin() as connection:
+        for request_ref, target, values in moves:
+            moved += move(connection, request_ref, target, **values)
     return moved

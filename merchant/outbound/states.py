@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from k2 import statuses
 
-__all__ = ["FINAL", "OPEN", "TRANSITIONS", "OutboxState", "sources", "state_for_k2_status"]
+__all__ = ["FINAL", "NOT_PAID", "OPEN", "TRANSITIONS", "OutboxState", "sources", "state_for_k2_status"]
 
 
 class OutboxState(StrEnum):
@@ -44,6 +44,7 @@ TRANSITIONS: dict[OutboxState, frozenset[OutboxState]] = {
 }
 FINAL = frozenset(state for state, targets in TRANSITIONS.items() if not targets)
 OPEN = frozenset({_.SENDING, _.ACCEPTED, _.UNKNOWN})  # sent, or maybe sent, and not yet settled
+NOT_PAID = FINAL - {_.SUCCEEDED}  # ended without moving money: never sent, taken back, refused, or failed at K2
 
 
 

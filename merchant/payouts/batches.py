@@ -19,16 +19,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, Row, Table, and_, func, insert, select, update
 
-from ..db import writing
+from k2.phones import written
+
 from ..access import AuditAction, Permission, Role, User, can, exported, list_users, record, require
+from ..db import writing
 from ..db.tables import PaymentRecord, PayoutBatch, PayoutRow, Recipient, SendMoneyRecord
 from ..errors import InputError
 from ..money import from_cents, to_cents
-from ..outbound import OutboxState
+from ..money_in.filters import BUSINESS_TIMEZONE
+from ..outbound import FINAL, NOT_PAID, OutboxState
 from ..outbound.outbox import OUTBOX
 from ..preferences import load_preferences
 from ..spreadsheet import spreadsheet_text, xlsx_bytes
@@ -58,6 +60,7 @@ __all__ = [
     "decline_batch",
     "get_batch",
     "list_batches",
+    "may_self_approve",
     "pause_batch",
     "RESULT_COLUMNS",
     "destination_words",
@@ -76,7 +79,6 @@ _SEND_MONEY: Table = SendMoneyRecord.__table__  # type: ignore[attr-defined]
 
 SEND_MONEY_CHUNK = 50  # destinations in one v2 send_money: a failed request costs at most this many rows a retry
 DUPLICATE_WINDOW = timedelta(days=30)  # the same amount to the same destination this recently is flagged
-_NAIROBI = ZoneInfo("Africa/Nairobi")
 
 
 class BatchState(StrEnum):
@@ -201,12 +203,6 @@ class BatchView:
         return self.settled == self.row_count
 
     @property
-    def in_flight(self) -> int:
-        """Rows sent (or maybe sent) and not yet settled."""
-        return sum(self.counts.get(status, 0) for status in (RowStatus.SENDING, RowStatus.SENT,
-                                                             RowStatus.NEEDS_REVIEW))
-
-    @property
     def moving(self) -> int:
         """Rows that will still move on their own: being prepared, queued, sending or sent (not paused ones, not
         ones that need review: a person looks at those)."""
@@ -275,7 +271,7 @@ def check_batch(runtime: Runtime, actor: User, checked: CheckedSheet) -> BatchCh
 
 def _check(connection: Connection, checked: CheckedSheet) -> BatchCheck:
     same = connection.execute(
-        _batch_query().where(BATCHES.c.file_hash == checked.sheet.file_hash,
+        select(BATCHES).where(BATCHES.c.file_hash == checked.sheet.file_hash,
                              BATCHES.c.state.not_in([BatchState.DECLINED, BatchState.CANCELLED]))
         .order_by(BATCHES.c.id.desc()).limit(1)
     ).first()
@@ -296,8 +292,6 @@ def _recent_repeats(connection: Connection, rows: list[SheetRow]) -> list[tuple[
         return []
     since = _now() - DUPLICATE_WINDOW
     keys = sorted({key for key, _ in wanted})
-    not_paid = [OutboxState.DECLINED, OutboxState.REJECTED, OutboxState.NOT_SENT, OutboxState.FAILED,
-                OutboxState.CANCELLED]
     earlier: dict[tuple[str, int], str] = {}
     for start in range(0, len(keys), 500):  # SQLite's limit on bound parameters
         some = keys[start:start + 500]
@@ -305,10 +299,10 @@ def _recent_repeats(connection: Connection, rows: list[SheetRow]) -> list[tuple[
             select(_RECIPIENTS.c.destination_key, OUTBOX.c.amount_cents, OUTBOX.c.created_at)
             .join(_RECIPIENTS, _RECIPIENTS.c.id == OUTBOX.c.recipient_id)
             .where(_RECIPIENTS.c.destination_key.in_(some), OUTBOX.c.created_at >= since,
-                   OUTBOX.c.state.not_in(not_paid))
+                   OUTBOX.c.state.not_in([state.value for state in NOT_PAID]))
         ).all()
         for key, cents, at in singles:
-            earlier.setdefault((key, cents), f"a payment entered {at.astimezone(_NAIROBI):%-d %b}")
+            earlier.setdefault((key, cents), f"a payment entered {at.astimezone(BUSINESS_TIMEZONE):%-d %b}")
         batched = connection.execute(
             select(ROWS.c.destination_key, ROWS.c.amount_cents, ROWS.c.batch_id, ROWS.c.number)
             .join(BATCHES, BATCHES.c.id == ROWS.c.batch_id)
@@ -363,7 +357,7 @@ def _write(
             connection.execute(select(func.pg_advisory_xact_lock(func.hashtext(token))))
         written = connection.execute(select(BATCHES.c.id).where(BATCHES.c.token == token)).scalar()
         if written is not None:  # the same submission, written meanwhile by another click or tab
-            return _batch_view(connection, connection.execute(_batch_query().where(BATCHES.c.id == written)).one())
+            return _batch_view(connection, connection.execute(select(BATCHES).where(BATCHES.c.id == written)).one())
         check = None if checked is None else _check(connection, checked)
         if check is not None and not check.clear and not confirmed:
             raise NeedsConfirmation(check)
@@ -428,11 +422,17 @@ def approve_batch(
     return _fetched(engine, batch_id)
 
 
+def may_self_approve(engine: Engine, actor: User) -> bool:
+    """Whether `actor` may approve a batch they submitted: the owner of a shop where nobody else may approve, who
+    switched self-approval on (a second confirmation is still asked for)."""
+    if actor.role is not Role.OWNER or not load_preferences(engine).self_approval:
+        return False
+    return not any(user.username != actor.username and not user.disabled and can(user.role, Permission.APPROVE)
+                   for user in list_users(engine))
+
+
 def _check_self_approval(engine: Engine, actor: User, *, confirmed: bool) -> None:
-    """Self-approval: only the owner of a shop where nobody else may approve, who switched it on, confirming."""
-    others = [user for user in list_users(engine)
-              if user.username != actor.username and not user.disabled and can(user.role, Permission.APPROVE)]
-    if actor.role is not Role.OWNER or others or not load_preferences(engine).self_approval:
+    if not may_self_approve(engine, actor):
         raise OwnBatch("You submitted this batch, so you cannot approve it: another finance user or the owner must. "
                        "You can still decline it.")
     if not confirmed:
@@ -565,20 +565,16 @@ def retry_failed(
 # ---------------------------------------------------------------------------------------------- reads
 
 
-def _batch_query() -> Any:
-    return select(BATCHES)
-
-
 def _by_token(engine: Engine, token: str) -> BatchView | None:
     with engine.connect() as connection:
-        row = connection.execute(_batch_query().where(BATCHES.c.token == token)).first()
+        row = connection.execute(select(BATCHES).where(BATCHES.c.token == token)).first()
         return None if row is None else _batch_view(connection, row)
 
 
 def get_batch(engine: Engine, batch_id: int) -> BatchView | None:
     """The batch with its progress, if there is one."""
     with engine.connect() as connection:
-        row = connection.execute(_batch_query().where(BATCHES.c.id == batch_id)).first()
+        row = connection.execute(select(BATCHES).where(BATCHES.c.id == batch_id)).first()
         return None if row is None else _batch_view(connection, row)
 
 
@@ -591,7 +587,7 @@ def _fetched(engine: Engine, batch_id: int) -> BatchView:
 def list_batches(engine: Engine, *, limit: int = 50) -> list[BatchView]:
     """The latest batches, newest first, with their progress."""
     with engine.connect() as connection:
-        rows = connection.execute(_batch_query().order_by(BATCHES.c.id.desc()).limit(limit)).all()
+        rows = connection.execute(select(BATCHES).order_by(BATCHES.c.id.desc()).limit(limit)).all()
         return [_batch_view(connection, row) for row in rows]
 
 
@@ -647,14 +643,10 @@ def batch_rows(engine: Engine, batch_id: int, *, unsettled: int | None = None) -
     """Every row of a batch in file order, with how it went; or, `unsettled` given, at most that many of the rows
     not yet settled (what a page redrawing every second while 10,000 rows go out shows, read in one query)."""
     with engine.connect() as connection:
-        batch = connection.execute(_batch_query().where(BATCHES.c.id == batch_id)).first()
+        batch = connection.execute(select(BATCHES).where(BATCHES.c.id == batch_id)).first()
         if batch is None:
             raise InputError("batch", f"There is no batch {batch_id}.")
         return list(_status_rows(connection, batch, unsettled))
-
-
-_SETTLED_OUTBOX = [OutboxState.SUCCEEDED, OutboxState.FAILED, OutboxState.REJECTED, OutboxState.NOT_SENT,
-                   OutboxState.CANCELLED]
 
 
 def _status_rows(connection: Connection, batch: Row, unsettled: int | None = None) -> Iterator[BatchRowView]:
@@ -671,7 +663,8 @@ def _status_rows(connection: Connection, batch: Row, unsettled: int | None = Non
     )
     if unsettled is not None:
         query = query.where(ROWS.c.state.in_([RowState.WAITING, RowState.ENQUEUED]),
-                            OUTBOX.c.state.is_(None) | OUTBOX.c.state.not_in(_SETTLED_OUTBOX)).limit(unsettled)
+                            OUTBOX.c.state.is_(None) | OUTBOX.c.state.not_in([state.value for state in FINAL]))
+        query = query.limit(unsettled)
     found = connection.execute(query).all()
     parsed: dict[str, list[dict[str, Any]]] = {}  # a v2 chunk's legs, read once for its rows
     for row in found:
@@ -687,7 +680,8 @@ def _status_rows(connection: Connection, batch: Row, unsettled: int | None = Non
             status, reason = RowStatus.FAILED, _leg_error(leg)  # one destination of a v2 chunk failed
         yield BatchRowView(
             number=row.number, type=row.type, nickname=row.nickname, details=json.loads(row.details_json),
-            destination_key=row.destination_key, amount=from_cents(row.amount_cents), description=row.description, reference=row.reference,
+            destination_key=row.destination_key, amount=from_cents(row.amount_cents), description=row.description,
+            reference=row.reference,
             status=status, reason=reason, transaction_reference=leg.get("transaction_reference") or None,
             updated_at=row.outbox_updated_at, request_ref=row.request_ref,
         )
@@ -726,11 +720,7 @@ def destination_words(type: str, details: dict[str, str]) -> str:
     """Where a row's money goes, as a person writes it: `0712 345 678`, `Till 123456`, `Paybill 247247, account
     0123456789`, `Account 0123456789 (Jane Wanjiru)`."""
     if type == "mobile_wallet":
-        number = details.get("phone_number", "")
-        if number.startswith("+254") and len(number) == 13:
-            local = "0" + number[4:]
-            return f"{local[:4]} {local[4:7]} {local[7:]}"
-        return number
+        return written(details.get("phone_number"))
     if type == "till":
         return f"Till {details.get('till_number', '')}"
     if type == "paybill":
@@ -746,7 +736,7 @@ def result_table(rows: list[BatchRowView]) -> list[list[Any]]:
          spreadsheet_text(destination_words(row.type, row.details)), row.amount, spreadsheet_text(row.description),
          spreadsheet_text(row.reference or ""), row.status.value, spreadsheet_text(row.reason or ""),
          row.transaction_reference or "",
-         row.updated_at.astimezone(_NAIROBI).strftime("%Y-%m-%d %H:%M") if row.updated_at else ""]
+         row.updated_at.astimezone(BUSINESS_TIMEZONE).strftime("%Y-%m-%d %H:%M") if row.updated_at else ""]
         for row in rows
     ]
 

@@ -30,7 +30,7 @@ from ..errors import InputError
 from ..inbox import REQUEST_REF_KEY
 from ..money import to_cents
 from ..money_in.filters import BUSINESS_TIMEZONE
-from ..outbound import OutboxRow, OutboxState, approve, decline, enqueue
+from ..outbound import NOT_PAID, OutboxRow, OutboxState, approve, decline, enqueue
 from ..outbound.outbox import OUTBOX
 from ..preferences import load_preferences
 from ..runtime import Runtime
@@ -71,8 +71,6 @@ _WHOLE_SHILLINGS = frozenset({"mobile_wallet", "till", "paybill"})  # M-Pesa mov
 _PAYMENTS: Table = PaymentRecord.__table__  # type: ignore[attr-defined]
 _SEND_MONEY: Table = SendMoneyRecord.__table__  # type: ignore[attr-defined]
 _RECIPIENTS: Table = Recipient.__table__  # type: ignore[attr-defined]
-_NOT_PAID = (OutboxState.DECLINED, OutboxState.REJECTED, OutboxState.NOT_SENT, OutboxState.FAILED,
-             OutboxState.CANCELLED)
 _LABELS = {"amount": "Amount", "description": "Description", "metadata": "Reference",
            "destination_reference": "Recipient", "destinations": "Recipient"}
 
@@ -415,7 +413,7 @@ def _earlier(connection: Connection, recipient_id: int, amount: Decimal) -> Row 
         _query().where(
             OUTBOX.c.recipient_id == recipient_id,
             OUTBOX.c.amount_cents == to_cents(amount),
-            OUTBOX.c.state.not_in([state.value for state in _NOT_PAID]),
+            OUTBOX.c.state.not_in([state.value for state in NOT_PAID]),
             OUTBOX.c.created_at > since,
         ).order_by(OUTBOX.c.id.desc()).limit(1)
     ).first()

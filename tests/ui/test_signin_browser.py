@@ -39,7 +39,16 @@ from merchant.access.signin import LOCK_FOR, USER_LIMIT
 from merchant.db import open_database
 from merchant.inbox import counts
 from merchant.subscriptions import COMPANY_EVENTS, EVENT_TYPES
-from tests.servers import chromium, free_port, grid_cell, open_from_menu, running_app, screenshot, sign_in
+from tests.servers import (
+    chromium,
+    free_port,
+    grid_cell,
+    k2sim_env,
+    open_from_menu,
+    running_app,
+    screenshot,
+    sign_in,
+)
 from tests.ui.conftest import add
 from ui.signin import COOKIE
 
@@ -117,16 +126,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     database_url = f"sqlite:///{data / 'app.db'}"
     with start_in_thread(SimConfig(host="127.0.0.1", port=0, callback_delay_s=0.0)) as sim:
         port = free_port()
-        env = {
-            "K2_BASE_URL": sim.base_url,
-            "K2_CLIENT_ID": sim.client_id,
-            "K2_CLIENT_SECRET": sim.client_secret,
-            "K2_API_KEY": sim.api_key,
-            "K2_TILL_NUMBER": sim.config.till_number,
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-            "DATABASE_URL": database_url,
-        }
-        with running_app(env, data / "app.log", port=port) as base:
+        with running_app(k2sim_env(sim, port=port, database_url=database_url), data / "app.log", port=port) as base:
             yield Shop(base, database_url, data / "app.log", sim, data)
 
 
