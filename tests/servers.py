@@ -137,8 +137,18 @@ def sign_in(page: Page, username: str, password: str) -> None:
     expect(page.get_by_text("Signed in as")).to_be_visible(timeout=30_000)
     for _ in range(100):  # the cookie comes from a browser component, a moment after the page says so
         if any(cookie["name"] == COOKIE for cookie in page.context.cookies()):
-            return
+            break
         page.wait_for_timeout(100)
+    settled(page)
+
+
+def settled(page: Page, timeout_ms: float = 30_000) -> None:
+    """Until Streamlit's script run has ended with nothing left stale from an earlier run (signing in runs the page
+    twice; while the second run draws, the first one's elements are still there, a heading twice for a moment)."""
+    page.wait_for_function(
+        """() => document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning'
+            && !document.querySelector('[data-stale=true]')""",
+        timeout=timeout_ms, polling=50)
 
 
 def open_from_menu(page: Page, title: str, heading: str) -> Page:
