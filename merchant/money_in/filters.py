@@ -10,7 +10,19 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, String, Table, and_, or_
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    String,
+    Table,
+    TableClause,
+    and_,
+    column,
+    literal_column,
+    or_,
+    select,
+    table,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -121,14 +133,64 @@ def reference_searched(search: str) -> tuple[str, ...]:
 def _matches(search: str) -> ColumnElement[bool]:
     """A whole phone number is that payer's payments: equality on the indexed `sender_phone`, not a scan. Anything
     else: every word in some searched column (case-insensitive); a word of digits starting 0 also as the start of
-    a phone (0712… is +254712…)."""
+    a phone (0712… is +254712…). Words of three characters or more are first looked up in the search index
+    (migration 0008), and only the payments it finds are checked word by word; shorter words hold no trigram to
+    look up, so a search of only those reads the range's payments, as before."""
     phone = _whole_phone(search)
     if phone:
         return _T.c.sender_phone == phone
-    words = []
-    for word in search.split():
-        options = [_Folded(column).contains(word.lower(), autoescape=True) for column in _SEARCHED]
-        if word.isdigit() and word.startswith("0") and len(word) > 1:  # 0712… is +254712…
-            options.append(_T.c.sender_phone.startswith(f"+254{word[1:]}", autoescape=True))
-        words.append(or_(*options))
-    return and_(*words)
+    words = list(dict.fromkeys(search.split()))
+    each = and_(*(_contained(word) for word in words))
+    indexed = [word for word in words if len(word) >= _TRIGRAM]
+    return and_(_indexed(indexed), each) if indexed else each
+
+
+def _contained(word: str) -> ColumnElement[bool]:
+    """The word in some searched column, case-insensitive; a word of digits starting 0 also as a phone's start."""
+    options = [_Folded(column).contains(word.lower(), autoescape=True) for column in _SEARCHED]
+    if word.isdigit() and word.startswith("0") and len(word) > 1:  # 0712… is +254712…
+        options.append(_T.c.sender_phone.startswith(f"+254{word[1:]}", autoescape=True))
+    return or_(*options)
+
+
+_TRIGRAM = 3
+_FTS: TableClause = table("transactions_search", column("rowid"), column("words"))
+
+
+def _searched_text() -> ColumnElement[str]:
+    """A payment's searched columns as one lower-case text, written exactly as migration 0008 indexes it on
+    PostgreSQL (its planner uses an index on an expression only for that same expression): columns apart by a
+    space, which no word holds, and a +254 phone once more in its local form, so 0712 finds +254712…"""
+    phone = "transactions.sender_phone"
+    local = f"CASE WHEN substr({phone}, 1, 4) = '+254' THEN '0' || substr({phone}, 5) END"
+    joined = " || ' ' || ".join([*(f"COALESCE({column}, '')" for column in _SEARCHED), f"COALESCE({local}, '')"])
+    return literal_column(f"lower({joined})", String())
+
+
+class _ByDialect(FunctionElement[bool]):
+    """Its first clause on SQLite, its second elsewhere: how each database's search index is asked."""
+
+    type = Boolean()
+    name = "by_dialect"
+    inherit_cache = True
+
+
+@compiles(_ByDialect)
+def _elsewhere(element: _ByDialect, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses.clauses[1], **kw))
+
+
+@compiles(_ByDialect, "sqlite")
+def _on_sqlite(element: _ByDialect, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses.clauses[0], **kw))
+
+
+def _indexed(words: list[str]) -> ColumnElement[bool]:
+    """Payments whose searched text holds every word, as the search index finds them: SQLite's trigram FTS table
+    by a phrase per word, PostgreSQL's trigram index by a LIKE per word on its expression. Never fewer than the
+    words match column by column; maybe more (FTS5 folds case beyond ASCII, the local phone holds 0 + its tail),
+    which `_contained` then drops."""
+    phrases = " AND ".join('"{}"'.format(word.replace('"', '""')) for word in words)
+    fts = _T.c.id.in_(select(_FTS.c.rowid).where(_FTS.c.words.match(phrases)))
+    text = _searched_text()
+    return _ByDialect(fts, and_(*(text.contains(word.lower(), autoescape=True) for word in words)))

@@ -38,7 +38,7 @@ from sqlalchemy import (
 from ..db.tables import MoneyInDay, MoneyInDayPayers, MoneyInHour, MoneyInPayer, MoneyInPayerDay, MoneyInVersion, Transaction
 from ..money import from_cents
 from .filters import BUSINESS_TIMEZONE, MoneyInFilter, conditions
-from .transactions import payer_name
+from ._payer import payer_name
 
 __all__ = [
     "DAILY_COLUMNS",
@@ -56,6 +56,7 @@ __all__ = [
     "latest_change",
     "overview",
     "paid_tills",
+    "status_sums",
 ]
 
 DAILY_COLUMNS = ("date", "received", "received_count", "taken_back", "taken_back_count")
@@ -415,11 +416,16 @@ def _named(connection: Connection, best: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(TOP_PAYER_COLUMNS))
 
 
+def status_sums(connection: Connection, filter: MoneyInFilter) -> pd.DataFrame:  # noqa: A002
+    """Cents and payments per status ("status", "cents", "payments") for the filter, from the rollups and the
+    payments of the range's ragged edges (all its payments when it has a search); Transactions' totals too."""
+    return _sums(connection, _day_rows(connection.dialect.name, filter).subquery("d"), None)
+
+
 def _range_figures(connection: Connection, filter: MoneyInFilter) -> Figures:  # noqa: A002
     """One tile's figures: two small queries over the rollups and the range's ragged edges."""
-    dialect = connection.dialect.name
-    statuses = _sums(connection, _day_rows(dialect, filter).subquery("d"), None)
-    payer_days = _payer_day_rows(dialect, filter).subquery("p")
+    statuses = status_sums(connection, filter)
+    payer_days = _payer_day_rows(connection.dialect.name, filter).subquery("p")
     payers = connection.execute(select(func.count(payer_days.c.payer.distinct()))).scalar_one()
     return _figures(statuses, int(payers))
 

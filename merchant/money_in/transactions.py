@@ -1,7 +1,8 @@
 """Transactions: one page of payments for a filter, read on the server; one payment in full; streamed exports.
 
-A page is `LIMIT`/`OFFSET` over `occurred_at DESC, id DESC` with one aggregate beside it (how many rows, what
-stayed, what was reversed), so neither Python nor the browser ever holds more than a page. A search typed as a
+A page is `LIMIT`/`OFFSET` over `occurred_at DESC, id DESC` with the filter's totals beside it (how many rows, what
+stayed, what was reversed: from the rollups unless there is a search), so neither Python nor the browser ever
+holds more than a page. A search typed as a
 whole M-Pesa reference (or K2 id) is looked up in the unique `reference` index first; only when no payment has it
 does it become a search by words over the range. Exports read the
 filter through a streaming cursor and yield the file in chunks: memory stays flat at a million rows.
@@ -29,7 +30,9 @@ from ..access import User, exported
 from ..db.tables import Transaction, TransactionReversal, WebhookEvent
 from ..money import from_cents
 from ..spreadsheet import spreadsheet_text
+from ._payer import payer_name
 from .filters import BUSINESS_TIMEZONE, MoneyInFilter, conditions, reference_searched
+from .overview import status_sums
 
 __all__ = [
     "EXPORT_COLUMNS",
@@ -143,15 +146,21 @@ class Wording:
     phone: Callable[[str | None], str] = lambda e164: e164 or ""
 
 
-def payer_name(first: str | None, middle: str | None, last: str | None, merchant: str | None,
-               till: str | None) -> str | None:
-    """Who paid: the person's names, else the paying merchant (m2m), else `Till <number>` (b2b)."""
-    name = " ".join(part.strip() for part in (first, middle, last) if part and part.strip())
-    return name or merchant or (f"Till {till}" if till else None)
-
-
 def totals(engine: Engine, filter: MoneyInFilter) -> Totals:  # noqa: A002 - the shared filter's name
-    """How many payments the filter holds, what stayed and what was reversed: one aggregate query."""
+    """How many payments the filter holds, what stayed and what was reversed. Without a search, from the rollups
+    (kind, status and till are keys there, so a range costs its days and its ragged edges' payments, as on the
+    Overview); with one, one aggregate over the payments found."""
+    with engine.connect() as connection:
+        if filter.search or "" in filter.tills:  # the rollups keep "no till" as "", where payments hold NULL
+            return _counted(connection, filter)
+        sums = status_sums(connection, filter)
+    kept = sums[sums["status"] == _RECEIVED]
+    undone = sums[sums["status"] != _RECEIVED]
+    return Totals(int(sums["payments"].sum()), from_cents(int(kept["cents"].sum())), int(kept["payments"].sum()),
+                  from_cents(int(undone["cents"].sum())), int(undone["payments"].sum()))
+
+
+def _counted(connection: Connection, filter: MoneyInFilter) -> Totals:  # noqa: A002
     kept = _T.c.status == _RECEIVED
     query = select(
         func.count(),
@@ -159,8 +168,7 @@ def totals(engine: Engine, filter: MoneyInFilter) -> Totals:  # noqa: A002 - the
         func.count(case((kept, 1))),
         func.sum(case((~kept, _T.c.amount_cents))),
     )
-    with engine.connect() as connection:
-        count, received, received_count, undone = connection.execute(query.where(*_where(connection, filter))).one()
+    count, received, received_count, undone = connection.execute(query.where(*_where(connection, filter))).one()
     return Totals(int(count), from_cents(int(received or 0)), int(received_count), from_cents(int(undone or 0)),
                   int(count) - int(received_count))
 

@@ -106,14 +106,24 @@ def dump(engine: sa.Engine) -> dict[str, object]:
                 sorted((tuple(row) for row in connection.execute(sa.text(f"SELECT * FROM {name}"))), key=repr),
             )
             for name in sorted(inspector.get_table_names())
+            if name != "transactions_search"  # SQLite's FTS5 table cannot be read whole; its shadow tables are
         }
+
+
+# Revision 0008's search index is no SQLModel table: SQLite's FTS5 table with its shadow tables, PostgreSQL's index
+# on an expression.
+SEARCH_INDEX = re.compile(r"transactions_search(_[a-z]+)?|ix_transactions_search")
+
+
+def modelled(name: str | None, *_: object) -> bool:
+    return not SEARCH_INDEX.fullmatch(name or "")
 
 
 def schema_differences(engine: sa.Engine) -> list[Any]:
     """What autogenerate would change to make the database match the SQLModel tables (nothing, when they agree)."""
     with engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "compare_server_default": True}
+            connection, opts={"compare_type": True, "compare_server_default": True, "include_name": modelled}
         )
         return compare_metadata(context, SQLModel.metadata)
 
@@ -310,7 +320,7 @@ class TestFreshDatabase:
         engine = open_database(database_url)
         try:
             assert versions(engine) == [HEAD]
-            tables = set(sa.inspect(engine).get_table_names())
+            tables = set(filter(modelled, sa.inspect(engine).get_table_names()))
             assert tables == set(SQLModel.metadata.tables) | {"alembic_version"}
             assert schema_differences(engine) == []
         finally:
