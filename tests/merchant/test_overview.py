@@ -1,6 +1,7 @@
 """The Overview's figures on SQLite and PostgreSQL: a hand-computed week (reversals, Nairobi day, week and month
 edges), a row written straight into `transactions` by SQL read at once, and the rollups agreeing with the payments
-after random inserts, updates and deletes (hypothesis), against a plain Python reading of every payment."""
+after random inserts, updates and deletes (hypothesis), against a plain Python reading of every payment; and
+Transactions' totals, read from the same rollups, against a plain aggregate for random ranges and filters."""
 from __future__ import annotations
 
 import shutil
@@ -19,8 +20,9 @@ from hypothesis import strategies as st
 
 from merchant.db import open_database
 from merchant.db.tables import Transaction
-from merchant.money_in import BUSINESS_TIMEZONE, MoneyInFilter
+from merchant.money_in import BUSINESS_TIMEZONE, MoneyInFilter, conditions
 from merchant.money_in.overview import Period, comparison, kpis, latest_change, overview, paid_tills
+from merchant.money_in.transactions import Totals, totals
 from tests.servers import ROOT
 
 _T = Transaction.__table__
@@ -330,11 +332,27 @@ change = st.one_of(
 )
 
 
+def totals_agree(engine: sa.Engine, wanted: MoneyInFilter) -> None:
+    """Transactions' totals for a filter without a search (read from the rollups and the range's ragged edges)
+    equal a plain aggregate over the payments the filter's WHERE keeps."""
+    kept = _T.c.status == "received"
+    with engine.connect() as connection:
+        count, received, received_count, undone = connection.execute(sa.select(
+            sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((kept, _T.c.amount_cents))), 0),
+            sa.func.count(sa.case((kept, 1))), sa.func.coalesce(sa.func.sum(sa.case((~kept, _T.c.amount_cents))), 0),
+        ).where(*conditions(wanted))).one()
+    assert totals(engine, wanted) == Totals(count, Decimal(received) / 100, received_count, Decimal(undone) / 100,
+                                            count - received_count)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=st.lists(change, min_size=1, max_size=25), cut=st.tuples(moments, moments),
-       tills=st.sampled_from([(), (TILL_A,), (TILL_B, TILL_A)]))
+       tills=st.sampled_from([(), (TILL_A,), (TILL_B, TILL_A)]),
+       kinds=st.sampled_from([(), ("b2b",), ("buygoods", "card")]),
+       statuses=st.sampled_from([(), ("received",), ("reversed", "voided")]))
 def test_rollups_follow_random_writes(engine: sa.Engine, changes: list[tuple[Any, ...]],
-                                      cut: tuple[datetime, datetime], tills: tuple[str, ...]) -> None:
+                                      cut: tuple[datetime, datetime], tills: tuple[str, ...],
+                                      kinds: tuple[str, ...], statuses: tuple[str, ...]) -> None:
     with engine.begin() as connection:
         connection.execute(sa.delete(_T))
     n = 0
@@ -352,6 +370,7 @@ def test_rollups_follow_random_writes(engine: sa.Engine, changes: list[tuple[Any
     stored = everything(engine)
     rollups_agree(engine, stored)
     figures_agree(engine, stored, MoneyInFilter(min(cut), max(cut), tills=tills))
+    totals_agree(engine, MoneyInFilter(min(cut), max(cut), tills=tills, kinds=kinds, statuses=statuses))
 
 
 def test_bulk_statements_are_counted_once(engine: sa.Engine) -> None:
