@@ -11,7 +11,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    Boolean,
     ColumnElement,
     String,
     Table,
@@ -25,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import NullType
 
 from ..db.tables import Transaction
 
@@ -90,6 +90,21 @@ _SEARCHED = (
     _T.c.reference, _T.c.sender_first_name, _T.c.sender_middle_name, _T.c.sender_last_name,
     _T.c.sender_merchant, _T.c.sender_till, _T.c.sender_phone,
 )
+_TRIGRAM = 3  # a word shorter than this holds no trigram: the search index has nothing to look it up by
+_FTS: TableClause = table("transactions_search", column("rowid"), column("words"))  # SQLite's (migration 0008)
+
+
+def _searched_text() -> ColumnElement[str]:
+    """A payment's searched columns as one lower-case text, written exactly as migration 0008 indexes it on
+    PostgreSQL (its planner uses an index on an expression only for that same expression): columns apart by a
+    space, which no word holds, and a +254 phone once more in its local form, so 0712 finds +254712…"""
+    phone = "transactions.sender_phone"
+    local = f"CASE WHEN substr({phone}, 1, 4) = '+254' THEN '0' || substr({phone}, 5) END"
+    joined = " || ' ' || ".join([*(f"COALESCE({column}, '')" for column in _SEARCHED), f"COALESCE({local}, '')"])
+    return literal_column(f"lower({joined})", String())
+
+
+_SEARCHED_TEXT = _searched_text()
 
 
 class _Folded(FunctionElement[str]):
@@ -153,24 +168,10 @@ def _contained(word: str) -> ColumnElement[bool]:
     return or_(*options)
 
 
-_TRIGRAM = 3
-_FTS: TableClause = table("transactions_search", column("rowid"), column("words"))
-
-
-def _searched_text() -> ColumnElement[str]:
-    """A payment's searched columns as one lower-case text, written exactly as migration 0008 indexes it on
-    PostgreSQL (its planner uses an index on an expression only for that same expression): columns apart by a
-    space, which no word holds, and a +254 phone once more in its local form, so 0712 finds +254712…"""
-    phone = "transactions.sender_phone"
-    local = f"CASE WHEN substr({phone}, 1, 4) = '+254' THEN '0' || substr({phone}, 5) END"
-    joined = " || ' ' || ".join([*(f"COALESCE({column}, '')" for column in _SEARCHED), f"COALESCE({local}, '')"])
-    return literal_column(f"lower({joined})", String())
-
-
 class _ByDialect(FunctionElement[bool]):
     """Its first clause on SQLite, its second elsewhere: how each database's search index is asked."""
 
-    type = Boolean()
+    type = NullType()  # not Boolean: SQLite would be asked `(...) = 1`, which no index serves
     name = "by_dialect"
     inherit_cache = True
 
@@ -192,5 +193,4 @@ def _indexed(words: list[str]) -> ColumnElement[bool]:
     which `_contained` then drops."""
     phrases = " AND ".join('"{}"'.format(word.replace('"', '""')) for word in words)
     fts = _T.c.id.in_(select(_FTS.c.rowid).where(_FTS.c.words.match(phrases)))
-    text = _searched_text()
-    return _ByDialect(fts, and_(*(text.contains(word.lower(), autoescape=True) for word in words)))
+    return _ByDialect(fts, and_(*(_SEARCHED_TEXT.contains(word.lower(), autoescape=True) for word in words)))
