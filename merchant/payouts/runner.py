@@ -66,7 +66,7 @@ class BatchRunner:
         self.client = client
         self.concurrency = concurrency
         self._handed_over = handed_over  # wakes the outbox worker
-        self._loop = Loop("k2-batches", self.run_once, poll_interval)
+        self._loop = Loop("k2-batches", self._round, poll_interval)
 
     def start(self) -> None:
         self._loop.start()
@@ -77,6 +77,10 @@ class BatchRunner:
     def wake(self) -> None:
         """Look at the batches now (one was just approved or resumed)."""
         self._loop.wake()
+
+    def _round(self) -> None:
+        """A round of the thread: the count `run_once` returns is not a wait (the Loop would sleep that long)."""
+        self.run_once()
 
     def run_once(self) -> int:
         """One pass over every sending batch with rows still waiting; how many rows went to the outbox."""

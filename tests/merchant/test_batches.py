@@ -148,6 +148,22 @@ class TestSendingABatch:
         assert len(requests(sim, RECIPIENTS_PATH)) == 3
         assert len(posts_by_ref(sim, V1_PATH)) == 6
 
+    def test_batches_approved_by_another_process_are_picked_up_after_a_batch_went_out(
+        self, sim: RunningSim, runtime_for: Callable[..., Runtime]
+    ) -> None:
+        """The page may run in another process than the runner: nothing wakes the runner then but its own poll,
+        which must keep its interval after a round that handed rows over (not sleep a second per row)."""
+        runtime = runtime_for(sim)
+        page = Runtime(runtime.settings).open()  # approves; its own runner is not running
+        try:
+            for start in (0, 40):
+                batch = submitted(page, payroll(40, start=start))
+                approve_batch(page, OTIENO, batch.id)
+                assert finished(runtime, batch.id, seconds=15).counts == {RowStatus.PAID: 40}
+        finally:
+            page.stop()
+        assert len(posts_by_ref(sim, V1_PATH)) == 80
+
     def test_v2_sends_chunks_of_destinations(self, sim: RunningSim, runtime_for: Callable[..., Runtime]) -> None:
         runtime = runtime_for(sim)
         set_payout_api(runtime.engine, user("owner", Role.OWNER), "v2")
