@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from k2 import statuses
 
-from .mapping import OUTCOME_FAILED, Mapped, _plain, map_event, raw_key
+from .mapping import OUTCOME_FAILED, Mapped, ResultRow, _plain, map_event, raw_key
 from ..db.engine import is_transient
 from ..db.tables import (
     OUTCOME_TABLES,
@@ -164,14 +164,7 @@ def _write(connection: Connection, deliveries: Sequence[Delivered]) -> None:
     touched = [row["reference"] for row in transactions + reversals]
     if touched:
         _apply_reversals(connection, touched)
-    insert = _insert_for(connection)
-    for item in mapped:
-        for result in item.results:
-            _record_result(connection, insert, OUTCOME_TABLES[result.kind].__table__, result.values)  # type: ignore[attr-defined]
-
-
-def _insert_for(connection: Connection) -> Any:
-    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    _record_results(connection, [result for item in mapped for result in item.results])
 
 
 def _first_by(mapped: Sequence[Mapped], attribute: str, key: str) -> list[dict[str, Any]]:
@@ -288,26 +281,42 @@ def _apply_reversals(connection: Connection, references: list[str]) -> None:
     connection.execute(_MARK_REVERSED, {"references": references})
 
 
-def _record_result(connection: Connection, insert: Any, table: Table, values: dict[str, Any]) -> None:
-    """Attach the result to the row our request wrote (by `request_ref`), then upsert it by K2 id.
+def _record_results(connection: Connection, results: Sequence[ResultRow]) -> None:
+    """Attach each result to the row our request wrote (by `request_ref`), then upsert it by K2 id: one prebuilt
+    statement executed for every result of a kind, in arrival order within it (a batch of callbacks is written in
+    a few statements, not two built per result).
 
     A pending document never overwrites a final one, so redeliveries in any order end in the final state."""
-    if values["request_ref"]:
-        connection.execute(
-            update(table)
-            .where(table.c.request_ref == values["request_ref"], table.c.k2_id.is_(None))
-            .values(k2_id=values["k2_id"], location=values["location"])
-        )
-    statement = insert(table).values(**values)
-    changed = {name: statement.excluded[name] for name in values if name not in ("k2_id", "request_ref")}
-    pending = values["status"] in statuses.IN_PROGRESS
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["k2_id"],
-            set_=changed,
-            where=table.c.status.in_(statuses.IN_PROGRESS) | table.c.status.is_(None) if pending else None,
-        )
+    groups: dict[tuple[str, tuple[str, ...], bool], list[dict[str, Any]]] = {}
+    for result in results:
+        pending = result.values["status"] in statuses.IN_PROGRESS
+        groups.setdefault((result.kind, tuple(result.values), pending), []).append(result.values)
+    dialect = connection.dialect.name
+    for (kind, names, pending), rows in groups.items():
+        attach, upsert = _result_statements(dialect, kind, names, pending)
+        attached = [{"ref": row["request_ref"], "new_k2_id": row["k2_id"], "new_location": row["location"]}
+                    for row in rows if row["request_ref"]]
+        if attached:
+            connection.execute(attach, attached)
+        connection.execute(upsert, rows)
+
+
+@cache
+def _result_statements(dialect: str, kind: str, names: tuple[str, ...], pending: bool) -> tuple[Any, Any]:
+    """The two statements `_record_results` runs for results of one kind with these columns."""
+    table: Table = OUTCOME_TABLES[kind].__table__  # type: ignore[attr-defined]
+    attach = (
+        update(table)
+        .where(table.c.request_ref == bindparam("ref"), table.c.k2_id.is_(None))
+        .values(k2_id=bindparam("new_k2_id"), location=bindparam("new_location"))
     )
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    upsert = statement.on_conflict_do_update(
+        index_elements=["k2_id"],
+        set_={name: statement.excluded[name] for name in names if name not in ("k2_id", "request_ref")},
+        where=table.c.status.in_(statuses.IN_PROGRESS) | table.c.status.is_(None) if pending else None,
+    )
+    return attach, upsert
 
 
 def reprocess_failed(engine: Engine, *, batch_size: int = 500) -> int:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Table, bindparam, literal_column, select, update
+from sqlalchemy import CompoundSelect, Connection, Engine, Row, Table, bindparam, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..db import writing
@@ -143,20 +144,20 @@ def move(connection: Connection, request_refs: str | Sequence[str], to: OutboxSt
     return result.rowcount
 
 
-def move_each(connection: Connection, to: OutboxState, moves: Sequence[dict[str, Any]]) -> None:
+def move_each(connection: Connection, to: OutboxState, moves: Sequence[dict[str, Any]]) -> int:
     """`move` for many rows at once, each with its own values (`request_ref` and the same other keys in each):
-    one statement executed for all, as a round of K2's answers is written."""
+    one statement executed for all, as a round of K2's answers is written. Returns how many moved."""
     if not moves:
-        return
+        return 0
     names = [name for name in moves[0] if name != "request_ref"]
-    connection.execute(
+    return connection.execute(
         update(OUTBOX)
         # the states as SQL literals (our own enum values): an expanding IN parameter cannot be executed many times
         .where(OUTBOX.c.request_ref == bindparam("ref"),
                OUTBOX.c.state.in_([literal_column(f"'{state.value}'") for state in sources(to)]))
         .values(state=to, updated_at=_now(), **{name: bindparam(f"new_{name}") for name in names}),
         [{"ref": move["request_ref"], **{f"new_{name}": move[name] for name in names}} for move in moves],
-    )
+    ).rowcount
 
 
 def k2_id_of(location: str) -> str:
@@ -264,39 +265,41 @@ def settle_from_results(engine: Engine, *, check_after: timedelta) -> int:
     """Apply what K2 told us (stored by the inbox from a callback or a status query) to the open requests it
     answers, matched by our id; returns how many moved. One now known to be pending is asked about after
     `check_after` if no final result comes."""
-    moves: list[tuple[str, OutboxState, dict[str, Any]]] = []
+    moves: dict[tuple[OutboxState, tuple[str, ...]], list[dict[str, Any]]] = {}  # by target and columns set
     # Read first, without the write lock (this runs four times a second in every process); each move is then a
     # conditional UPDATE, so a row another writer moved meanwhile is left where it went.
     with engine.connect() as connection:
-        for kind, model in OUTCOME_TABLES.items():
-            results: Table = model.__table__  # type: ignore[attr-defined]
-            # Matched by our id in the metadata, or by K2's id where K2 echoes no metadata (settlement transfers):
-            # two indexed lookups from the few open rows (one OR'd join condition would scan every result).
-            columns = (OUTBOX.c.request_ref, OUTBOX.c.state, results.c.status, results.c.errors, results.c.k2_id,
-                       results.c.location)
-            still_open = (OUTBOX.c.kind == kind, OUTBOX.c.state.in_([state.value for state in OPEN]),
-                          results.c.status.is_not(None))
-            answered = connection.execute(
-                select(*columns).join(results, results.c.request_ref == OUTBOX.c.request_ref).where(*still_open)
-                .union_all(
-                    select(*columns)
-                    .join(results, (results.c.k2_id == OUTBOX.c.k2_id) & results.c.request_ref.is_(None))
-                    .where(*still_open)
-                )
-            ).all()
-            for request_ref, state, status, errors, k2_id, location in answered:
+        for kind in OUTCOME_TABLES:
+            for request_ref, state, status, errors, k2_id, location in connection.execute(_answered(kind)):
                 target = state_for_k2_status(status)
-                known = {"k2_status": status, "k2_id": k2_id, "location": location}
+                values = {"request_ref": request_ref, "k2_status": status, "k2_id": k2_id, "location": location}
                 if target is None:  # K2 holds it and says so: a request in doubt is no longer in doubt
-                    if state != OutboxState.ACCEPTED:
-                        moves.append((request_ref, OutboxState.ACCEPTED, known | {"due_at": _now() + check_after}))
-                    continue
-                reason = errors if target is OutboxState.FAILED else None
-                moves.append((request_ref, target, known | {"reason": reason, "due_at": None}))
+                    if state == OutboxState.ACCEPTED:
+                        continue
+                    target, values["due_at"] = OutboxState.ACCEPTED, _now() + check_after
+                else:
+                    values |= {"reason": errors if target is OutboxState.FAILED else None, "due_at": None}
+                moves.setdefault((target, tuple(values)), []).append(values)
     if not moves:
         return 0
-    moved = 0
     with engine.begin() as connection:
-        for request_ref, target, values in moves:
-            moved += move(connection, request_ref, target, **values)
-    return moved
+        return sum(move_each(connection, target, each) for (target, _), each in moves.items())
+
+
+@cache
+def _answered(kind: str) -> CompoundSelect:
+    """Open requests of `kind` with a result stored: matched by our id in the metadata, or by K2's id where K2
+    echoes no metadata (settlement transfers); two indexed lookups from the few open rows (one OR'd join condition
+    would scan every result)."""
+    results: Table = OUTCOME_TABLES[kind].__table__  # type: ignore[attr-defined]
+    columns = (OUTBOX.c.request_ref, OUTBOX.c.state, results.c.status, results.c.errors, results.c.k2_id,
+               results.c.location)
+    still_open = (OUTBOX.c.kind == kind, OUTBOX.c.state.in_([state.value for state in OPEN]),
+                  results.c.status.is_not(None))
+    return (
+        select(*columns).join(results, results.c.request_ref == OUTBOX.c.request_ref).where(*still_open)
+        .union_all(
+            select(*columns).join(results, (results.c.k2_id == OUTBOX.c.k2_id) & results.c.request_ref.is_(None))
+            .where(*still_open)
+        )
+    )
