@@ -18,10 +18,11 @@ import pydantic
 from ._constants import (
     ACCEPT,
     DEFAULT_CONCURRENCY,
-    DEFAULT_LIMITS,
+    MAX_CONNECTIONS,
     MAX_RETRY_DELAY,
     USER_AGENT,
 )
+from ._connections import Connections, Borrowed
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -52,6 +53,7 @@ ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _RETRY_STATUSES = frozenset({408, 429})
 _HEADERS = {"Accept": ACCEPT, "User-Agent": USER_AGENT}
+_ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=30.0)
 _FIELD_IN_MESSAGE = re.compile(r"^([A-Za-z_][\w.\[\]]*)(?::|\s+(?:is|are|must|should|can't|cannot)\b)")
 
 
@@ -79,19 +81,17 @@ class BaseClient:
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._max_retries = max_retries
         self._retry_backoff = retry_backoff
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(
-            transport=transport,
-            limits=DEFAULT_LIMITS,
-            timeout=self._timeout,
-            follow_redirects=False,
+        self._connections: Connections | Borrowed = Borrowed(http_client) if http_client else Connections(
+            lambda: httpx.Client(transport=transport, limits=_ONE_CONNECTION, timeout=self._timeout,
+                                 follow_redirects=False),
+            most=MAX_CONNECTIONS,
+            wait=self._timeout.pool,
         )
         self._auth: httpx.Auth | None = None
 
     def close(self) -> None:
-        """Close the connection pool, unless it was lent to us with `http_client=`."""
-        if self._owns_http:
-            self._http.close()
+        """Close the connections, unless the client was lent to us with `http_client=`."""
+        self._connections.close()
 
     def request(
         self,
@@ -106,14 +106,14 @@ class BaseClient:
     ) -> httpx.Response:
         """Send once, or more when safe: an `idempotent` call retries on connection errors, 408, 429 and 5xx;
         any other call retries only when nothing reached K2, and a failure after sending is `OutcomeUnknownError`."""
-        request = self._http.build_request(
-            method, url, json=json, data=data, headers={**_HEADERS, **(headers or {})}, timeout=self._timeout
-        )
+        request = httpx.Request(method, url, json=json, data=data, headers={**_HEADERS, **(headers or {})},
+                                extensions={"timeout": self._timeout.as_dict()})
         auth = self._auth if authenticated else None
         retries = 0
         while True:
             try:
-                response = self._http.send(request, auth=auth)
+                with self._connections.lent() as http:
+                    response = http.send(request, auth=auth)
             except httpx.TransportError as err:
                 sent = not isinstance(err, _NOT_SENT)
                 if retries < self._max_retries and (idempotent or not sent):
@@ -318,7 +318,7 @@ class StatusResource(Resource, Generic[DocumentT]):
         urls = list(locations)
         if concurrency < 1:
             raise RequestValidationError("concurrency", "must be 1 or more")
-        workers = min(concurrency, len(urls), DEFAULT_LIMITS.max_connections or concurrency)
+        workers = min(concurrency, len(urls), MAX_CONNECTIONS)
         if workers <= 1:
             return [self.get(url) for url in urls]
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="k2-get")

@@ -9,6 +9,7 @@ import httpx
 
 from ._auth import BearerAuth, ClientCredentials, TokenCache
 from ._base import BaseClient
+from ._connections import Borrowed
 from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_BACKOFF, DEFAULT_TIMEOUT
 from ._exceptions import RequestValidationError
 from .resources import (
@@ -38,7 +39,7 @@ class K2Client(BaseClient):
                                                    amount=Decimal("100"), callback_url=callback)
         payment = client.incoming_payments.get(location)
     ```
-    One connection pool and one cached token serve every thread; pass `transport=` or `http_client=` to test."""
+    One set of connections and one cached token serve every thread; pass `transport=` or `http_client=` to test."""
 
     def __init__(
         self,
@@ -82,7 +83,7 @@ class K2Client(BaseClient):
         self.close()
 
     def with_options(self, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None) -> K2Client:
-        """A copy with other limits that shares this client's pool and token (`None` keeps the current one)."""
+        """A copy with other limits that shares this client's connections and token (`None` keeps the current one)."""
         clone = K2Client(
             self.base_url,
             self.credentials.client_id,
@@ -91,8 +92,8 @@ class K2Client(BaseClient):
             timeout=self._timeout if timeout is None else timeout,
             max_retries=self._max_retries if max_retries is None else max_retries,
             retry_backoff=self._retry_backoff,
-            http_client=self._http,
         )
+        clone._connections = Borrowed(self._connections)  # closing the copy leaves them open
         clone._tokens = self._tokens
         clone._auth = self._auth
         return clone

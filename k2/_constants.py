@@ -1,4 +1,4 @@
-"""Defaults for timeouts, retries, the connection pool and token caching, in one place."""
+"""Defaults for timeouts, retries, the connections and token caching, in one place."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_RETRY_BACKOFF",
     "MAX_RETRY_DELAY",
-    "DEFAULT_LIMITS",
+    "MAX_CONNECTIONS",
     "DEFAULT_CONCURRENCY",
     "TOKEN_REFRESH_MARGIN",
     "USER_AGENT",
@@ -23,8 +23,8 @@ DEFAULT_MAX_RETRIES = 2
 DEFAULT_RETRY_BACKOFF = 0.5
 # No single wait, not even one K2 asked for with Retry-After, exceeds this.
 MAX_RETRY_DELAY = 30.0
-# One pool per client, large enough for `get_many` at its widest.
-DEFAULT_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=30.0)
+# Connections one client keeps to K2 for all its threads, enough for `get_many` at its widest.
+MAX_CONNECTIONS = 64
 DEFAULT_CONCURRENCY = 16
 # Refresh a token this long before K2 says it expires, so no request carries a token that dies in flight.
 TOKEN_REFRESH_MARGIN = 60.0

@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request at INFO: a line (and a lock on the log's handler) per K2 call while a payroll goes
+    # out; what went wrong with a call is logged by the outbox and the client themselves.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if options.reprocess:
         engine = open_database(load_settings().database_url)
         print(f"{reprocess_failed(engine)} stored deliveries that had failed to map are now mapped")

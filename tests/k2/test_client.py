@@ -7,6 +7,7 @@ import pytest
 
 import k2
 from k2 import K2Client, RequestValidationError, sign
+from k2._connections import Connections
 from k2.resources import V2, IncomingPayments, SendMoneyRequests
 
 from .conftest import API_KEY, BASE_URL, CLIENT_ID, CLIENT_SECRET, FakeK2, document
@@ -88,7 +89,7 @@ class TestWithOptions:
         client.incoming_payments.get(STK)
         faster = client.with_options(timeout=1.0, max_retries=0)
         faster.incoming_payments.get(STK)
-        assert faster._http is client._http
+        assert faster._connections.owner is client._connections
         assert fake.tokens_issued == 1
         assert faster is not client and faster.incoming_payments is not client.incoming_payments
 
@@ -99,10 +100,38 @@ class TestWithOptions:
 
 
 class TestPoolOwnership:
-    def test_own_pool_is_closed_on_exit(self, fake: FakeK2) -> None:
+    def test_own_connections_are_closed_on_exit(self, fake: FakeK2) -> None:
+        fake.route("GET", STK, document("incoming_payment", PENDING))
         with K2Client(BASE_URL, CLIENT_ID, CLIENT_SECRET, transport=httpx.MockTransport(fake)) as client:
-            pool = client._http
-        assert pool.is_closed
+            client.incoming_payments.get(STK)
+            opened = list(client._connections._free)
+        assert opened and all(http.is_closed for http in opened)
+        with pytest.raises(RuntimeError, match="closed"):
+            client.incoming_payments.get(STK)
+
+    def test_threads_share_a_few_kept_connections(self, fake: FakeK2) -> None:
+        fake.route("GET", STK, document("incoming_payment", PENDING))
+        with K2Client(BASE_URL, CLIENT_ID, CLIENT_SECRET, transport=httpx.MockTransport(fake)) as client:
+            for _ in range(3):
+                assert len(client.incoming_payments.get_many([STK] * 40, concurrency=4)) == 40
+            assert 1 <= len(client._connections._free) <= 4, "reused across calls, at most one per thread at once"
+
+    def test_a_request_waits_for_a_free_connection_then_gives_up_unsent(self) -> None:
+        made: list[httpx.Client] = []
+
+        def make() -> httpx.Client:
+            made.append(httpx.Client())
+            return made[-1]
+
+        connections = Connections(make, most=1, wait=0.05)
+        with connections.lent() as first:
+            with pytest.raises(httpx.PoolTimeout, match="1 connections to K2 stayed busy"):
+                with connections.lent():
+                    pass
+        with connections.lent() as again:
+            assert again is first and len(made) == 1
+        connections.close()
+        assert first.is_closed
 
     def test_lent_http_client_is_used_and_left_open(self, fake: FakeK2) -> None:
         fake.route("GET", STK, document("incoming_payment", PENDING))
