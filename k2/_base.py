@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Generic, Literal, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pydantic
@@ -146,7 +146,7 @@ class BaseClient:
                 f"{response.request.method} {response.request.url}: K2 answered {response.status_code} "
                 "without a Location header, so the new resource cannot be tracked"
             )
-        return str(response.request.url.join(location))
+        return urljoin(str(response.request.url), location)  # not httpx's URL.join: it parses both URLs, slowly
 
     def resolve(self, location: str, *, collection: str) -> str:
         """Where to GET a Location or a bare id: always on `base_url`, so the bearer token never leaves it."""

@@ -19,7 +19,7 @@ from .access import AuditAction, Permission, User, record, require
 from .db.tables import IncomingPaymentRequest
 from .errors import InputError
 from .inbox import REQUEST_REF_KEY
-from .outbound import OutboxRow, OutboxState, enqueue
+from .outbound import OutboxRow, OutboxState, enqueue, queued
 from .outbound.outbox import OUTBOX
 from .runtime import Runtime
 
@@ -101,8 +101,7 @@ def request_payment(
             earlier = _unanswered(connection, params.phone_number)
             if earlier is not None:
                 raise UnansweredPrompt(_request(earlier), params.amount)
-        if enqueue(
-            connection,
+        if enqueue(connection, queued(
             request_ref=request_ref,
             kind=KIND,
             params=params.model_dump(mode="json", exclude={"callback_url"}, exclude_none=True),
@@ -110,7 +109,7 @@ def request_payment(
             phone_number=params.phone_number,
             note=(note or "").strip() or None,
             created_by=actor.username,
-        ):
+        )):
             record(connection, AuditAction.MONEY_REQUESTED, actor=actor.username, target=request_ref,
                    detail={"kind": KIND, "amount": str(params.amount), "phone_number": params.phone_number},
                    source=source)

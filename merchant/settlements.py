@@ -44,7 +44,7 @@ from .inbox import REQUEST_REF_KEY
 from .money import from_cents, to_cents
 from .money_in import MoneyInFilter
 from .money_in.transactions import totals
-from .outbound import OutboxRow, OutboxState, enqueue
+from .outbound import OutboxRow, OutboxState, enqueue, queued
 from .outbound.outbox import OUTBOX, record_location
 from .preferences import load_preferences
 from .runtime import Runtime
@@ -559,15 +559,14 @@ def request_transfer(
         return existing
     plan = plan_transfer(runtime, actor, account_id=account_id, amount=amount, everything=everything)
     with engine.begin() as connection:
-        if enqueue(
-            connection,
+        if enqueue(connection, queued(
             request_ref=request_ref,
             kind=plan.kind,
             params=plan.params(request_ref),
             amount=plan.amount if plan.amount is not None else Decimal(0),
             created_by=actor.username,
             account_id=plan.account.id if plan.account else None,
-        ):
+        )):
             record(connection, AuditAction.MONEY_REQUESTED, actor=actor.username, target=request_ref,
                    detail={"kind": plan.kind, "amount": "everything" if plan.amount is None else str(plan.amount),
                            "account": plan.account.nickname if plan.account else "default settlement account",

@@ -2,7 +2,7 @@
 settled from K2's result callback or a status query."""
 from __future__ import annotations
 
-from .outbox import OutboxRow, approve, decline, enqueue, find
+from .outbox import OutboxRow, approve, decline, enqueue, enqueue_all, find, queued
 from .states import FINAL, NOT_PAID, OPEN, TRANSITIONS, OutboxState, state_for_k2_status
 from .worker import OutboxWorker
 
@@ -17,6 +17,8 @@ __all__ = [
     "approve",
     "decline",
     "enqueue",
+    "enqueue_all",
     "find",
+    "queued",
     "state_for_k2_status",
 ]

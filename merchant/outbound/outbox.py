@@ -28,7 +28,9 @@ __all__ = [
     "claim_queued",
     "decline",
     "enqueue",
+    "enqueue_all",
     "find",
+    "queued",
     "k2_id_of",
     "move",
     "move_each",
@@ -83,12 +85,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _insert_for(connection: Connection) -> Any:
-    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-
-
-def enqueue(
-    connection: Connection,
+def queued(
     *,
     request_ref: str,
     kind: str,
@@ -100,30 +97,35 @@ def enqueue(
     needs_approval: bool = False,
     recipient_id: int | None = None,
     account_id: int | None = None,
-) -> bool:
-    """Write a request to be sent (or, `needs_approval`, to wait for a second person); False when `request_ref` is
-    already there (a repeat of the same submission)."""
+) -> dict[str, Any]:
+    """The outbox row of a request to be sent (or, `needs_approval`, to wait for a second person), for `enqueue`."""
     now = _now()
-    statement = _insert_for(connection)(OUTBOX).values(
-        request_ref=request_ref,
-        kind=kind,
-        state=OutboxState.AWAITING_APPROVAL if needs_approval else OutboxState.QUEUED,
-        recipient_id=recipient_id,
-        account_id=account_id,
-        params_json=json.dumps(params, sort_keys=True),
-        amount_cents=to_cents(amount),
-        currency="KES",
-        phone_number=phone_number,
-        note=note,
-        created_by=created_by,
-        created_at=now,
-        updated_at=now,
-        checks=0,
-    )
-    inserted = connection.execute(
-        statement.on_conflict_do_nothing(index_elements=["request_ref"]).returning(OUTBOX.c.id)
-    ).first()
-    return inserted is not None
+    return {
+        "request_ref": request_ref, "kind": kind,
+        "state": OutboxState.AWAITING_APPROVAL if needs_approval else OutboxState.QUEUED,
+        "recipient_id": recipient_id, "account_id": account_id, "params_json": json.dumps(params, sort_keys=True),
+        "amount_cents": to_cents(amount), "currency": "KES", "phone_number": phone_number, "note": note,
+        "created_by": created_by, "created_at": now, "updated_at": now, "checks": 0,
+    }
+
+
+def enqueue(connection: Connection, request: dict[str, Any]) -> bool:
+    """Write a request made by `queued`, unless its `request_ref` is there already (a repeat of the same
+    submission): whether it is new."""
+    statement = _insert_new(connection.dialect.name).returning(OUTBOX.c.id)
+    return connection.execute(statement, request).first() is not None
+
+
+def enqueue_all(connection: Connection, requests: Sequence[dict[str, Any]]) -> None:
+    """`enqueue` for many (a batch hands over a thousand rows at a time): one prebuilt statement for them all."""
+    if requests:
+        connection.execute(_insert_new(connection.dialect.name), list(requests))
+
+
+@cache
+def _insert_new(dialect: str) -> Any:
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(OUTBOX).on_conflict_do_nothing(
+        index_elements=["request_ref"])
 
 
 def find(engine: Engine, request_ref: str) -> OutboxRow | None:

@@ -30,7 +30,7 @@ from ..errors import InputError
 from ..inbox import REQUEST_REF_KEY
 from ..money import to_cents
 from ..money_in.filters import BUSINESS_TIMEZONE
-from ..outbound import NOT_PAID, OutboxRow, OutboxState, approve, decline, enqueue
+from ..outbound import NOT_PAID, OutboxRow, OutboxState, approve, decline, enqueue, queued
 from ..outbound.outbox import OUTBOX
 from ..preferences import load_preferences
 from ..runtime import Runtime
@@ -192,8 +192,7 @@ def pay(
     kind, params = _params(runtime, request_ref, recipient, draft.amount, draft.description, draft.reference,
                            draft.api)
     with engine.connect().execution_options(sqlite_immediate=True) as connection, connection.begin():
-        if enqueue(
-            connection,
+        if enqueue(connection, queued(
             request_ref=request_ref,
             kind=kind,
             params=params,
@@ -203,7 +202,7 @@ def pay(
             created_by=actor.username,
             needs_approval=draft.needs_approval,
             recipient_id=recipient.id,
-        ):
+        )):
             record(connection, AuditAction.MONEY_REQUESTED, actor=actor.username, target=request_ref,
                    detail={"kind": kind, "amount": str(draft.amount), "recipient": recipient.nickname,
                            "recipient_id": recipient.id, "needs_approval": draft.needs_approval},

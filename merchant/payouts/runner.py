@@ -25,7 +25,7 @@ from ..db.tables import Recipient
 from ..inbox import REQUEST_REF_KEY
 from ..loop import Loop
 from ..money import from_cents
-from ..outbound import enqueue
+from ..outbound import enqueue_all, queued
 from .batches import BATCHES, ROWS, BatchState, RowState
 from .payments import REFERENCE_KEY, destination_fields
 from .recipients import _ask_k2, _fetch_reference, _refusal, checked_details
@@ -193,12 +193,8 @@ class BatchRunner:
                 ready = ready.where(_RECIPIENTS.c.k2_reference.is_not(None),
                                     _RECIPIENTS.c.k2_reference.not_like("adding:%"))
             rows = connection.execute(ready.order_by(ROWS.c.id).limit(_HAND_OVER_AT_ONCE)).all()
-            if api == "v1":
-                for row in rows:
-                    _enqueue_payment(connection, batch, row)
-            else:
-                for chunk in _chunks(rows):
-                    _enqueue_send_money(connection, batch, chunk)
+            enqueue_all(connection, [_payment(batch, row) for row in rows] if api == "v1"
+                        else [_send_money(batch, chunk) for chunk in _chunks(rows)])
             handed = [row.id for row in rows]
             for start in range(0, len(handed), 500):
                 connection.execute(update(ROWS).where(ROWS.c.id.in_(handed[start:start + 500]))
@@ -242,12 +238,13 @@ def _metadata(batch: Row, row: Row) -> dict[str, str]:
     return metadata
 
 
-def _enqueue_payment(connection: Connection, batch: Row, row: Row) -> None:
+def _payment(batch: Row, row: Row) -> dict[str, Any]:
+    """The outbox row paying one batch row (v1) to its recipient."""
     amount = from_cents(row.amount_cents)
     metadata = _metadata(batch, row) | ({REFERENCE_KEY: row.reference} if row.reference else {})
     details = json.loads(row.details_json)
-    enqueue(
-        connection, request_ref=row.request_ref, kind="payment",
+    return queued(
+        request_ref=row.request_ref, kind="payment",
         params={"destination_type": row.type, "destination_reference": row.k2_reference, "amount": f"{amount:f}",
                 "description": row.description, "metadata": metadata},
         amount=amount, phone_number=details.get("phone_number") if row.type == "mobile_wallet" else None,
@@ -263,14 +260,15 @@ def _chunks(rows: list[Row]) -> list[list[Row]]:
     return list(chunks.values())
 
 
-def _enqueue_send_money(connection: Connection, batch: Row, chunk: list[Row]) -> None:
+def _send_money(batch: Row, chunk: list[Row]) -> dict[str, Any]:
+    """The outbox row of one v2 send_money request carrying a chunk of the batch's rows."""
     destinations: list[dict[str, Any]] = []
     for row in sorted(chunk, key=lambda row: row.leg):
         destination = destination_fields(row.type, json.loads(row.details_json), row.nickname)
         destinations.append(destination | {"amount": f"{from_cents(row.amount_cents):f}",
                                            "description": row.description})
-    enqueue(
-        connection, request_ref=chunk[0].request_ref, kind="send_money",
+    return queued(
+        request_ref=chunk[0].request_ref, kind="send_money",
         params={"destinations": destinations, "metadata": _metadata(batch, chunk[0])},
         amount=sum((from_cents(row.amount_cents) for row in chunk), Decimal(0)),
         note=f"Batch {batch.id}", created_by=batch.created_by,

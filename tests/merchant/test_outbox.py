@@ -16,7 +16,7 @@ from k2sim import RunningSim
 from merchant.access import CONSOLE
 from merchant.config import Settings
 from merchant.db import open_database
-from merchant.outbound import FINAL, TRANSITIONS, OutboxState, enqueue, find, state_for_k2_status
+from merchant.outbound import FINAL, TRANSITIONS, OutboxState, enqueue, find, queued, state_for_k2_status
 from merchant.outbound.outbox import claim_queued, move, move_each
 from merchant.outbound.states import sources
 from merchant.payment_requests import request_payment
@@ -53,17 +53,17 @@ class TestTable:
     def test_the_same_submission_twice_is_one_row(self, database_url: str) -> None:
         engine = open_database(database_url)
         with engine.begin() as connection:
-            assert enqueue(connection, request_ref="r1", kind="incoming_payment", params=stk_params("r1"),
-                           amount=Decimal(100))
-            assert not enqueue(connection, request_ref="r1", kind="incoming_payment", params=stk_params("r1"),
-                               amount=Decimal(999))
+            assert enqueue(connection, queued(request_ref="r1", kind="incoming_payment", params=stk_params("r1"),
+                           amount=Decimal(100)))
+            assert not enqueue(connection, queued(request_ref="r1", kind="incoming_payment", params=stk_params("r1"),
+                               amount=Decimal(999)))
         assert find(engine, "r1").amount == Decimal(100)
         engine.dispose()
 
     def test_a_move_the_table_forbids_changes_nothing(self, database_url: str) -> None:
         engine = open_database(database_url)
         with engine.begin() as connection:
-            enqueue(connection, request_ref="r1", kind="incoming_payment", params=stk_params("r1"), amount=Decimal(1))
+            enqueue(connection, queued(request_ref="r1", kind="incoming_payment", params=stk_params("r1"), amount=Decimal(1)))
             assert move(connection, "r1", OutboxState.ACCEPTED) == 0  # queued → accepted skips sending
         assert [row.request_ref for row in claim_queued(engine, 10)] == ["r1"]
         assert claim_queued(engine, 10) == []  # claimed once
@@ -77,8 +77,8 @@ class TestTable:
         engine = open_database(database_url)
         with engine.begin() as connection:
             for n in range(200):
-                enqueue(connection, request_ref=f"r{n}", kind="incoming_payment", params=stk_params(f"r{n}"),
-                        amount=Decimal(1))
+                enqueue(connection, queued(request_ref=f"r{n}", kind="incoming_payment", params=stk_params(f"r{n}"),
+                        amount=Decimal(1)))
         claimed: list[str] = []
         lock = threading.Lock()
 
@@ -103,8 +103,8 @@ class TestTable:
         engine = open_database(database_url)
         with engine.begin() as connection:
             for n in range(50):
-                enqueue(connection, request_ref=f"r{n}", kind="incoming_payment", params=stk_params(f"r{n}"),
-                        amount=Decimal(1))
+                enqueue(connection, queued(request_ref=f"r{n}", kind="incoming_payment", params=stk_params(f"r{n}"),
+                        amount=Decimal(1)))
         assert [row.request_ref for row in claim_queued(engine, 3)] == ["r0", "r1", "r2"]
         assert len(claim_queued(engine, 40)) == 40
         engine.dispose()
@@ -231,8 +231,8 @@ class TestSending:
     ) -> None:
         engine = open_database(database_url)
         with engine.begin() as connection:
-            enqueue(connection, request_ref="died", kind="incoming_payment", params=stk_params("died"),
-                    amount=Decimal(100))
+            enqueue(connection, queued(request_ref="died", kind="incoming_payment", params=stk_params("died"),
+                    amount=Decimal(100)))
         assert [row.request_ref for row in claim_queued(engine, 1)] == ["died"]  # then the process died
         runtime = runtime_for(sim)
         threading.Event().wait(0.5)
@@ -255,10 +255,10 @@ class TestApproval:
 
         engine = open_database(database_url)
         with engine.begin() as connection:
-            enqueue(connection, request_ref="big", kind="payment", params={}, amount=Decimal(90_000),
-                    created_by="njeri", needs_approval=True)
-            enqueue(connection, request_ref="no", kind="payment", params={}, amount=Decimal(80_000),
-                    created_by="njeri", needs_approval=True)
+            enqueue(connection, queued(request_ref="big", kind="payment", params={}, amount=Decimal(90_000),
+                    created_by="njeri", needs_approval=True))
+            enqueue(connection, queued(request_ref="no", kind="payment", params={}, amount=Decimal(80_000),
+                    created_by="njeri", needs_approval=True))
         assert claim_queued(engine, 10) == []  # nothing waiting for approval is sent
         with engine.begin() as connection:
             assert not approve(connection, "big", "njeri")  # not the one who entered it
@@ -277,8 +277,8 @@ def test_a_round_of_answers_moves_every_row_it_names(database_url: str) -> None:
     engine = open_database(database_url)
     with engine.begin() as connection:
         for n in range(3):
-            enqueue(connection, request_ref=f"r{n}", kind="incoming_payment", params=stk_params(f"r{n}"),
-                    amount=Decimal(1))
+            enqueue(connection, queued(request_ref=f"r{n}", kind="incoming_payment", params=stk_params(f"r{n}"),
+                    amount=Decimal(1)))
     claim_queued(engine, 2)  # r0, r1 are sending; r2 stays queued
     with engine.begin() as connection:
         move_each(connection, OutboxState.ACCEPTED, [

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from k2sim import RunningSim, SimConfig, start_in_thread
 from merchant.db import open_database
-from merchant.outbound import FINAL, OutboxState, enqueue
+from merchant.outbound import FINAL, OutboxState, enqueue, queued
 from tests.servers import ROOT, free_port
 
 from .conftest import KEY
@@ -50,8 +50,8 @@ def queue_requests(engine: sa.Engine) -> list[str]:
             phone = f"+2547{n % 100:02d}00{n % 10}{SUFFIXES[n % len(SUFFIXES)]}"
             params = {"till_number": "K000000", "phone_number": phone, "amount": "10",
                       "metadata": {"request_ref": ref}}
-            enqueue(connection, request_ref=ref, kind="incoming_payment", params=params, amount=Decimal(10),
-                    phone_number=phone)
+            enqueue(connection, queued(request_ref=ref, kind="incoming_payment", params=params, amount=Decimal(10),
+                    phone_number=phone))
     return refs
 
 

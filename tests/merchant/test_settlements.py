@@ -460,13 +460,13 @@ class TestV2:
         assert settled(runtime, late) is OutboxState.SUCCEEDED  # v2 echoes our id: matched without help
 
     def test_payouts_through_send_money_are_not_settlements(self, sim, runtime_for) -> None:
-        from merchant.outbound import enqueue
+        from merchant.outbound import enqueue, queued
 
         runtime = runtime_for(sim)
         with runtime.engine.begin() as connection:
-            enqueue(connection, request_ref="payout", kind="send_money", amount=Decimal(10), needs_approval=True,
+            enqueue(connection, queued(request_ref="payout", kind="send_money", amount=Decimal(10), needs_approval=True,
                     params={"destinations": [{"type": "till", "till_number": "123456", "amount": "10"}],
-                            "metadata": {"request_ref": "payout"}})
+                            "metadata": {"request_ref": "payout"}}))
         assert transfers(runtime.engine) == []
 
 
