@@ -16,7 +16,16 @@ from k2sim import RunningSim
 from merchant.access import CONSOLE
 from merchant.config import Settings
 from merchant.db import open_database
-from merchant.outbound import FINAL, TRANSITIONS, OutboxState, enqueue, find, queued, state_for_k2_status
+from merchant.outbound import (
+    FINAL,
+    TRANSITIONS,
+    OutboxState,
+    enqueue,
+    enqueue_all,
+    find,
+    queued,
+    state_for_k2_status,
+)
 from merchant.outbound.outbox import claim_queued, move, move_each
 from merchant.outbound.states import sources
 from merchant.payment_requests import request_payment
@@ -60,10 +69,21 @@ class TestTable:
         assert find(engine, "r1").amount == Decimal(100)
         engine.dispose()
 
+    def test_many_written_again_stay_one_row_each(self, database_url: str) -> None:
+        engine = open_database(database_url)
+        first = [queued(request_ref=f"r{n}", kind="payment", params={}, amount=Decimal(n + 1)) for n in range(3)]
+        again = [queued(request_ref=f"r{n}", kind="payment", params={}, amount=Decimal(999)) for n in range(5)]
+        with engine.begin() as connection:
+            enqueue_all(connection, first)
+            enqueue_all(connection, again)  # a hand-over run twice: the rows already there are left as they are
+        assert [find(engine, f"r{n}").amount for n in range(5)] == [1, 2, 3, 999, 999]
+        engine.dispose()
+
     def test_a_move_the_table_forbids_changes_nothing(self, database_url: str) -> None:
         engine = open_database(database_url)
         with engine.begin() as connection:
-            enqueue(connection, queued(request_ref="r1", kind="incoming_payment", params=stk_params("r1"), amount=Decimal(1)))
+            enqueue(connection, queued(request_ref="r1", kind="incoming_payment", params=stk_params("r1"),
+                                       amount=Decimal(1)))
             assert move(connection, "r1", OutboxState.ACCEPTED) == 0  # queued → accepted skips sending
         assert [row.request_ref for row in claim_queued(engine, 10)] == ["r1"]
         assert claim_queued(engine, 10) == []  # claimed once
