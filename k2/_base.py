@@ -22,7 +22,7 @@ from ._constants import (
     MAX_RETRY_DELAY,
     USER_AGENT,
 )
-from ._connections import Connections, Borrowed
+from ._connections import Borrowed, Connections
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
