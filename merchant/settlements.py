@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -320,11 +321,10 @@ def _add(runtime: Runtime, actor: User, kind: AccountKind, nickname: str, detail
     same = next((account for account in accounts(engine) if _key_of(account) == key), None)
     claim = _CLAIM + hashlib.sha256(key.encode()).hexdigest()[:32]
     if same is not None and not _stale(same):
-        return Added(same, created=False)
+        return Added(_once_answered(engine, key), created=False)
     account_id = _claim(engine, kind, nickname, details, claim, key, actor, same)
     if account_id is None:  # another click or tab is adding it right now
-        found = next(account for account in accounts(engine) if _key_of(account) == key)
-        return Added(found, created=False)
+        return Added(_once_answered(engine, key), created=False)
     api = load_preferences(engine).payout_api
     try:
         location = _create(client, kind, details, nickname, api)
@@ -354,6 +354,19 @@ def _add(runtime: Runtime, actor: User, kind: AccountKind, nickname: str, detail
     except K2Error:  # K2 made it; its reference is asked for again from the page ("Check with K2")
         log.warning("settlements: reading back account %s failed", account_id, exc_info=True)
     return Added(added, created=True)
+
+
+def _once_answered(engine: Engine, key: str, seconds: float = 10.0) -> Account:
+    """The account with `key` once the add under way (another click or tab) has K2's reference for it, or as it is
+    after `seconds`: a double click shows the one add's outcome, not "not confirmed" while K2 is still answering."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = next((account for account in accounts(engine) if _key_of(account) == key), None)
+        if found is None:  # that add failed and took its row back; it said why in its own answer
+            raise InputError("account", "Account: K2 did not add it a moment ago; nothing was added. Try again.")
+        if found.ready or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
 
 
 def _key_of(account: Account) -> str:
