@@ -58,14 +58,17 @@ def stk_params(ref: str, phone: str = "+254712345678") -> dict[str, object]:
     return {"till_number": "K000000", "phone_number": phone, "amount": "100", "metadata": {"request_ref": ref}}
 
 
+def stk_request(ref: str, amount: int = 1) -> dict[str, object]:
+    """The outbox row of an STK push with our id `ref`."""
+    return queued(request_ref=ref, kind="incoming_payment", params=stk_params(ref), amount=Decimal(amount))
+
+
 class TestTable:
     def test_the_same_submission_twice_is_one_row(self, database_url: str) -> None:
         engine = open_database(database_url)
         with engine.begin() as connection:
-            assert enqueue(connection, queued(request_ref="r1", kind="incoming_payment", params=stk_params("r1"),
-                           amount=Decimal(100)))
-            assert not enqueue(connection, queued(request_ref="r1", kind="incoming_payment", params=stk_params("r1"),
-                               amount=Decimal(999)))
+            assert enqueue(connection, stk_request("r1", 100))
+            assert not enqueue(connection, stk_request("r1", 999))
         assert find(engine, "r1").amount == Decimal(100)
         engine.dispose()
 
@@ -82,8 +85,7 @@ class TestTable:
     def test_a_move_the_table_forbids_changes_nothing(self, database_url: str) -> None:
         engine = open_database(database_url)
         with engine.begin() as connection:
-            enqueue(connection, queued(request_ref="r1", kind="incoming_payment", params=stk_params("r1"),
-                                       amount=Decimal(1)))
+            enqueue(connection, stk_request("r1"))
             assert move(connection, "r1", OutboxState.ACCEPTED) == 0  # queued → accepted skips sending
         assert [row.request_ref for row in claim_queued(engine, 10)] == ["r1"]
         assert claim_queued(engine, 10) == []  # claimed once
@@ -97,8 +99,7 @@ class TestTable:
         engine = open_database(database_url)
         with engine.begin() as connection:
             for n in range(200):
-                enqueue(connection, queued(request_ref=f"r{n}", kind="incoming_payment", params=stk_params(f"r{n}"),
-                        amount=Decimal(1)))
+                enqueue(connection, stk_request(f"r{n}"))
         claimed: list[str] = []
         lock = threading.Lock()
 
@@ -123,8 +124,7 @@ class TestTable:
         engine = open_database(database_url)
         with engine.begin() as connection:
             for n in range(50):
-                enqueue(connection, queued(request_ref=f"r{n}", kind="incoming_payment", params=stk_params(f"r{n}"),
-                        amount=Decimal(1)))
+                enqueue(connection, stk_request(f"r{n}"))
         assert [row.request_ref for row in claim_queued(engine, 3)] == ["r0", "r1", "r2"]
         assert len(claim_queued(engine, 40)) == 40
         engine.dispose()
@@ -251,8 +251,7 @@ class TestSending:
     ) -> None:
         engine = open_database(database_url)
         with engine.begin() as connection:
-            enqueue(connection, queued(request_ref="died", kind="incoming_payment", params=stk_params("died"),
-                    amount=Decimal(100)))
+            enqueue(connection, stk_request("died", 100))
         assert [row.request_ref for row in claim_queued(engine, 1)] == ["died"]  # then the process died
         runtime = runtime_for(sim)
         threading.Event().wait(0.5)
@@ -276,9 +275,9 @@ class TestApproval:
         engine = open_database(database_url)
         with engine.begin() as connection:
             enqueue(connection, queued(request_ref="big", kind="payment", params={}, amount=Decimal(90_000),
-                    created_by="njeri", needs_approval=True))
+                                       created_by="njeri", needs_approval=True))
             enqueue(connection, queued(request_ref="no", kind="payment", params={}, amount=Decimal(80_000),
-                    created_by="njeri", needs_approval=True))
+                                       created_by="njeri", needs_approval=True))
         assert claim_queued(engine, 10) == []  # nothing waiting for approval is sent
         with engine.begin() as connection:
             assert not approve(connection, "big", "njeri")  # not the one who entered it
@@ -297,8 +296,7 @@ def test_a_round_of_answers_moves_every_row_it_names(database_url: str) -> None:
     engine = open_database(database_url)
     with engine.begin() as connection:
         for n in range(3):
-            enqueue(connection, queued(request_ref=f"r{n}", kind="incoming_payment", params=stk_params(f"r{n}"),
-                    amount=Decimal(1)))
+            enqueue(connection, stk_request(f"r{n}"))
     claim_queued(engine, 2)  # r0, r1 are sending; r2 stays queued
     with engine.begin() as connection:
         move_each(connection, OutboxState.ACCEPTED, [

@@ -51,7 +51,7 @@ def queue_requests(engine: sa.Engine) -> list[str]:
             params = {"till_number": "K000000", "phone_number": phone, "amount": "10",
                       "metadata": {"request_ref": ref}}
             enqueue(connection, queued(request_ref=ref, kind="incoming_payment", params=params, amount=Decimal(10),
-                    phone_number=phone))
+                                       phone_number=phone))
     return refs
 
 

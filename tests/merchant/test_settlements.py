@@ -464,9 +464,11 @@ class TestV2:
 
         runtime = runtime_for(sim)
         with runtime.engine.begin() as connection:
-            enqueue(connection, queued(request_ref="payout", kind="send_money", amount=Decimal(10), needs_approval=True,
-                    params={"destinations": [{"type": "till", "till_number": "123456", "amount": "10"}],
-                            "metadata": {"request_ref": "payout"}}))
+            enqueue(connection, queued(
+                request_ref="payout", kind="send_money", amount=Decimal(10), needs_approval=True,
+                params={"destinations": [{"type": "till", "till_number": "123456", "amount": "10"}],
+                        "metadata": {"request_ref": "payout"}},
+            ))
         assert transfers(runtime.engine) == []
 
 
