@@ -142,13 +142,20 @@ def sign_in(page: Page, username: str, password: str) -> None:
     settled(page)
 
 
-def settled(page: Page, timeout_ms: float = 30_000) -> None:
-    """Until Streamlit's script run has ended with nothing left stale from an earlier run (signing in runs the page
-    twice; while the second run draws, the first one's elements are still there, a heading twice for a moment)."""
+def settled(page: Page, timeout_ms: float = 30_000, quiet_ms: float = 500) -> None:
+    """Until Streamlit's script run has ended with nothing left stale from an earlier run, and stayed so for
+    `quiet_ms` (signing in runs the page twice, the second run a moment after the first ends; while it draws, the
+    first one's elements are still there, a heading twice for a moment)."""
+    page.evaluate("() => { window.k2QuietSince = undefined; }")
     page.wait_for_function(
-        """() => document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning'
-            && !document.querySelector('[data-stale=true]')""",
-        timeout=timeout_ms, polling=50)
+        """(quietMs) => {
+            const idle = document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning'
+                && !document.querySelector('[data-stale=true]');
+            if (!idle) { window.k2QuietSince = undefined; return false; }
+            window.k2QuietSince ??= performance.now();
+            return performance.now() - window.k2QuietSince >= quietMs;
+        }""",
+        arg=quiet_ms, timeout=timeout_ms, polling=50)
 
 
 def open_from_menu(page: Page, title: str, heading: str) -> Page:

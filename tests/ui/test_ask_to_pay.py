@@ -30,10 +30,17 @@ def k2_env(live_k2sim: RunningSim, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     return live_k2sim
 
 
-def prompts_sent(sim: RunningSim, phone: str) -> int:
-    """STK pushes k2sim received for this phone (E.164)."""
-    log = httpx.get(f"{sim.base_url}/sim/requests", params={"path": "/api/v1/incoming_payments"}).json()
-    return sum(1 for entry in log if entry["method"] == "POST" and entry["body"]["subscriber"]["phone_number"] == phone)
+def prompts_sent(sim: RunningSim, phone: str, *, expected: int = 0, seconds: float = 15) -> int:
+    """STK pushes k2sim received for this phone (E.164); with `expected`, once that many have come or `seconds`
+    passed (the outbox worker sends a moment after the page lists the request)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        log = httpx.get(f"{sim.base_url}/sim/requests", params={"path": "/api/v1/incoming_payments"}).json()
+        sent = sum(1 for entry in log
+                   if entry["method"] == "POST" and entry["body"]["subscriber"]["phone_number"] == phone)
+        if sent >= expected or time.monotonic() > deadline:
+            return sent
+        time.sleep(0.2)
 
 
 def open_page(role: Role = Role.CASHIER) -> AppTest:
@@ -84,7 +91,7 @@ def test_owner_asks_and_watches_the_request_in_plain_words(k2_env: RunningSim) -
     assert shown["mpesa_reference"] == ""  # not "None"
     assert str(page.dataframe[0].value["requested_at"].dt.tz) == "Africa/Nairobi"
     assert [field.value for field in page.text_input] == ["", "", "", ""]  # the form is cleared after a send
-    assert prompts_sent(k2_env, "+254712345678") == 1
+    assert prompts_sent(k2_env, "+254712345678", expected=1) == 1
 
 
 def test_bad_phone_number_is_named_and_nothing_is_asked(k2_env: RunningSim) -> None:
@@ -116,7 +123,7 @@ def test_a_rerun_after_sending_does_not_ask_again(k2_env: RunningSim) -> None:
     assert not page.error and not page.warning
     eventually(page, lambda p: "Waiting for customer" in status_line(p))
     assert len(page.dataframe[0].value) == 1
-    assert prompts_sent(k2_env, "+254722000111") == 1
+    assert prompts_sent(k2_env, "+254722000111", expected=1) == 1
 
 
 def test_a_second_prompt_to_a_phone_that_has_not_answered_needs_a_yes(k2_env: RunningSim) -> None:
@@ -128,7 +135,7 @@ def test_a_second_prompt_to_a_phone_that_has_not_answered_needs_a_yes(k2_env: Ru
     page.button(key="ask_to_pay_repeat_send").click()
     page.run()
     eventually(page, lambda p: len(p.dataframe[0].value) == 2)
-    assert prompts_sent(k2_env, "+254733111222") == 2
+    assert prompts_sent(k2_env, "+254733111222", expected=2) == 2
 
 
 def test_a_viewer_cannot_ask_and_nothing_is_sent(k2_env: RunningSim) -> None:
@@ -155,4 +162,4 @@ def test_the_same_click_again_is_the_same_request_but_a_new_amount_asks_first(k2
     page.button(key="ask_to_pay_repeat_cancel").click()
     page.run()
     assert not page.warning and len(page.dataframe[0].value) == 1
-    assert prompts_sent(k2_env, "+254755100200") == 1
+    assert prompts_sent(k2_env, "+254755100200", expected=1) == 1
