@@ -14,38 +14,23 @@ from ui import database, fail, nairobi_time, runtime, settings
 from ui.signin import current_user, source_address
 from ui.words import kes, phone, request_status
 
-FIELDS = ("ask_to_pay_phone", "ask_to_pay_amount", "ask_to_pay_name", "ask_to_pay_note")
+
+def field(name: str) -> str:
+    """The key of one of the open form's widgets. Keys carry the form's token, so a click still on its way from a
+    form that has sent (a double or triple click) lands on a form that no longer exists and sends nothing."""
+    return f"ask_to_pay_{name}_{st.session_state.ask_to_pay_token}"
 
 
-def new_form() -> None:
-    """A fresh token (one submission, one request) and, after a send, empty fields."""
-    st.session_state.ask_to_pay_token = uuid.uuid4().hex
-    for key in FIELDS:
-        st.session_state[key] = ""
-
-
-def submit(fields: dict[str, str]) -> None:
-    """The form's Send: its token is spent before anything is sent, so a run cut short by a second click or a
-    rerun can never leave it for the next customer; the request it made still shows."""
-    previous = st.session_state.get("ask_to_pay_last")
-    token = st.session_state.ask_to_pay_token
-    st.session_state.ask_to_pay_last = token
-    st.session_state.ask_to_pay_token = uuid.uuid4().hex
-    send(fields, token, previous=previous)
-
-
-def send(fields: dict[str, str], token: str, *, previous: str | None = None, repeat_ok: bool = False) -> None:
-    """Queue the prompt under `token`; the same token again is the same request, never a second."""
+def send(fields: dict[str, str], token: str, *, repeat_ok: bool = False) -> None:
+    """Queue the prompt under `token`: the same token again is the same request, never a second. A refusal keeps
+    the form and its token, to be corrected; a request made gives the next customer a new, empty form."""
     try:
         sent = request_payment(
             runtime(), current_user(), request_ref=token, phone_number=fields["phone"], amount=fields["amount"],
             first_name=fields["name"], note=fields["note"], repeat_ok=repeat_ok, source=source_address(),
         )
     except UnansweredPrompt as err:
-        st.session_state.ask_to_pay_last = previous
         earlier = err.earlier
-        if earlier.request_ref == previous and earlier.amount == err.asked:
-            done()  # the click just made, again (its run was cut short before the form cleared): nothing new
         asked = nairobi_time(pd.Series([earlier.requested_at])).iloc[0]
         st.session_state.ask_to_pay_repeat = (
             fields,
@@ -55,19 +40,14 @@ def send(fields: dict[str, str], token: str, *, previous: str | None = None, rep
         )
         return
     except (InputError, NotAllowed) as err:
-        st.session_state.ask_to_pay_last = previous
         st.error(err.message if isinstance(err, InputError) else str(err))
         return
-    except Exception:  # shown plainly, logged in full
+    except Exception:  # shown plainly, logged in full; a try again reuses the token, so it cannot ask twice
         fail("The payment request could not be sent.")
+    # No Streamlit call between the send and here, so a run cut short cannot leave this token to the next form.
+    st.session_state.ask_to_pay_token = uuid.uuid4().hex
     st.session_state.ask_to_pay_last = sent.request_ref
-    done()
-
-
-def done() -> None:
-    """After a send: no pending question, and an empty form."""
     st.session_state.pop("ask_to_pay_repeat", None)
-    st.session_state.ask_to_pay_clear = True
     st.rerun()
 
 
@@ -89,19 +69,19 @@ if not (current.k2_client_id and current.k2_client_secret):
             "`streamlit run app.py`.")
     st.stop()
 
-if "ask_to_pay_token" not in st.session_state or st.session_state.pop("ask_to_pay_clear", False):
-    new_form()
+if "ask_to_pay_token" not in st.session_state:
+    st.session_state.ask_to_pay_token = uuid.uuid4().hex
 
-with st.form("ask_to_pay_form", clear_on_submit=False):
-    st.text_input("Customer's phone number", placeholder="e.g. 0712 345 678", key="ask_to_pay_phone")
-    st.text_input("Amount (KES, whole shillings)", placeholder="e.g. 250", key="ask_to_pay_amount")
-    st.text_input("Customer's first name (optional)", key="ask_to_pay_name")
-    st.text_input("Note for yourself (optional)", placeholder="e.g. 2 kg sugar", key="ask_to_pay_note")
-    submitted = st.form_submit_button("Send M-Pesa prompt", type="primary", key="ask_to_pay_send")
-
-typed = {name: st.session_state[f"ask_to_pay_{name}"] for name in ("phone", "amount", "name", "note")}
-if submitted and (typed["phone"] or typed["amount"] or not st.session_state.get("ask_to_pay_last")):
-    submit(typed)  # an empty form sent again right after a send is a second click, not a request
+with st.form(field("form")):
+    typed = {
+        "phone": st.text_input("Customer's phone number", placeholder="e.g. 0712 345 678", key=field("phone")),
+        "amount": st.text_input("Amount (KES, whole shillings)", placeholder="e.g. 250", key=field("amount")),
+        "name": st.text_input("Customer's first name (optional)", key=field("name")),
+        "note": st.text_input("Note for yourself (optional)", placeholder="e.g. 2 kg sugar", key=field("note")),
+    }
+    submitted = st.form_submit_button("Send M-Pesa prompt", type="primary", key=field("send"))
+if submitted:
+    send(typed, st.session_state.ask_to_pay_token)
 
 if "ask_to_pay_repeat" in st.session_state:
     fields, token, warning = st.session_state.ask_to_pay_repeat
@@ -109,7 +89,7 @@ if "ask_to_pay_repeat" in st.session_state:
     keep, again = st.columns(2)
     if keep.button("Wait for the first one", key="ask_to_pay_repeat_cancel", type="primary"):
         del st.session_state.ask_to_pay_repeat
-        st.session_state.ask_to_pay_clear = True
+        st.session_state.ask_to_pay_token = uuid.uuid4().hex  # an empty form
         st.rerun()
     if again.button("Send another prompt", key="ask_to_pay_repeat_send"):
         send(fields, token, repeat_ok=True)  # this question's own token: a double click sends it once

@@ -14,10 +14,13 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, WebSocketRoute, expect
 
 from k2sim import RunningSim, SimConfig, start_in_thread
 from merchant.access import Role
+from merchant.db import open_database
+from merchant.outbound.states import OutboxState
+from merchant.payment_requests import recent_requests
 from tests.servers import chromium, free_port, grid_cell, k2sim_env, open_from_menu, running_app, screenshot, sign_in
 from tests.ui.conftest import PASSWORD, add
 from ui.signin import COOKIE
@@ -36,6 +39,33 @@ class Setup:
     sim: RunningSim
     base: str
     shots: Path
+    database_url: str
+
+
+class HeldReplies:
+    """Between the browser and Streamlit's websocket: while `holding`, what the server says is kept from the page
+    (as on a slow line) and given to it, in order, on `release`; what the page says always goes through."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.held: list[tuple[WebSocketRoute, str | bytes]] = []
+
+    def route(self, page_side: WebSocketRoute) -> None:
+        server = page_side.connect_to_server()
+        page_side.on_message(server.send)
+        server.on_message(lambda message: self.pass_on(page_side, message))
+
+    def pass_on(self, page_side: WebSocketRoute, message: str | bytes) -> None:
+        if self.holding:
+            self.held.append((page_side, message))
+        else:
+            page_side.send(message)
+
+    def release(self) -> None:
+        self.holding = False
+        for page_side, message in self.held:
+            page_side.send(message)
+        self.held.clear()
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +84,7 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
         port = free_port()
         env = k2sim_env(sim, port=port, database_url=database_url)
         with running_app(env, tmp_path / "app.log", port=port) as base:
-            yield Setup(sim, base, tmp_path)
+            yield Setup(sim, base, tmp_path, database_url)
 
 
 def prompts_at_k2(sim: RunningSim, e164: str) -> list[dict[str, Any]]:
@@ -141,6 +171,38 @@ def test_a_double_click_a_triple_click_and_a_rerun_each_leave_one_prompt(browser
     page.wait_for_timeout(SETTLE_MS)
     assert rows(page) == 2
     assert len(prompts_at_k2(setup.sim, "+254722000111")) == 1
+
+
+@pytest.mark.slow
+def test_a_second_click_that_reaches_the_server_after_the_first_was_paid_sends_nothing(
+    browser: Browser, setup: Setup
+) -> None:
+    """On a slow line the page still shows the filled-in form after the first click has been sent and paid; a
+    second click then comes from a form already used, and must not ask the customer again."""
+    line = HeldReplies()
+    page = browser.new_page()
+    page.route_web_socket(re.compile(r".*/_stcore/stream"), line.route)
+    signed_in_on_ask_to_pay(page, setup.base)
+
+    send = fill(page, "0711 222 333", "800")
+    line.holding = True
+    send.click()
+    engine = open_database(setup.database_url)
+    deadline = time.monotonic() + 30
+    while (requests := recent_requests(engine)).empty or requests["state"].iloc[0] != OutboxState.SUCCEEDED:
+        assert time.monotonic() < deadline, "the first click's prompt was never paid"
+        page.wait_for_timeout(200)
+    expect(page.get_by_label("Customer's phone number")).to_have_value("0711 222 333")  # the page has heard nothing
+    send.click()
+    page.wait_for_timeout(SETTLE_MS)  # the second click's run, at the server
+    line.release()
+
+    expect(status_line(page, "0711 222 333", "KES 800")).to_have_text(paid("0711 222 333", "KES 800"), timeout=30_000)
+    page.wait_for_timeout(SETTLE_MS)
+    assert rows(page) == 1
+    assert len(prompts_at_k2(setup.sim, "+254711222333")) == 1
+    assert len(recent_requests(engine)) == 1
+    engine.dispose()
 
 
 @pytest.mark.slow
