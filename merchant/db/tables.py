@@ -206,7 +206,8 @@ class OutboxRequest(SQLModel, table=True):
     becomes it, so one submission is one row whatever reruns. `params_json` is the K2 request as it will be sent."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_due", "state", "due_at"),)
+    # the next queued rows to send, in order, without sorting them all (migration 0009)
+    __table_args__ = (Index("ix_outbox_state_due", "state", "due_at"), Index("ix_outbox_state_id", "state", "id"))
 
     id: int | None = Field(default=None, primary_key=True)
     request_ref: str = Field(unique=True, index=True)

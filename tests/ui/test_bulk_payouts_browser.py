@@ -112,7 +112,8 @@ def test_upload_fix_submit_approve_watch_and_download_the_results(browser: Brows
             upload = filled_in(download(clerk, "Download the template (CSV)"))
             clerk.locator("input[type=file]").set_input_files(
                 files=[{"name": "november.csv", "mimeType": "text/csv", "buffer": upload}])
-            errors = clerk.get_by_test_id("stAlert").filter(has_text=re.compile("problems?: fix (them|it) in the table"))
+            errors = clerk.get_by_test_id("stAlert").filter(
+                has_text=re.compile("problems?: fix (them|it) in the table"))
             expect(errors).to_have_text(re.compile("^2 problems"), timeout=30_000)
             expect(clerk.get_by_text("Row 3, Phone: '0712 34' is not a Kenyan mobile number")).to_be_visible()
             expect(clerk.get_by_text("Row 4, Amount: M-Pesa moves whole shillings; pay 12 or 13, not 12.50.")) \
