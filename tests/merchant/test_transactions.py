@@ -180,6 +180,17 @@ class TestTransactions:
         assert references(stored, search="   ") == NEWEST_FIRST
         assert references(stored, search="700000001") == ["REF0000002", "REF0000001"]  # the 0 a spreadsheet dropped
 
+    def test_a_search_pages_like_any_filter_with_its_totals_on_every_page(self, stored: sa.Engine) -> None:
+        """A search's page and totals come from one statement: the totals hold on every page, past the end too."""
+        kamau = MoneyInFilter(RANGE.start, RANGE.end, search="kamau")
+        expected = Totals(3, Decimal("1250.50"), 2, Decimal("500.00"), 1)
+        pages = [transactions(stored, kamau, offset=offset, limit=2) for offset in (0, 2, 4)]
+        assert [[row.reference for row in page.rows] for page in pages] == [["REF0000006", "REF0000002"],
+                                                                            ["REF0000001"], []]
+        assert [page.totals for page in pages] == [expected] * 3
+        nobody = transactions(stored, MoneyInFilter(RANGE.start, RANGE.end, search="zzyzx"), offset=2, limit=2)
+        assert nobody.rows == () and nobody.totals == Totals(0, Decimal("0.00"), 0, Decimal("0.00"), 0)
+
     def test_a_whole_reference_is_looked_up_then_kept_to_the_filter(self, stored: sa.Engine) -> None:
         assert references(stored, search="ojq8ush5xk") == ["OJQ8USH5XK"]  # as typed, in small letters
         assert references(stored, search="OJQ8USH5XK", kinds=("b2b",)) == ["OJQ8USH5XK"]
