@@ -408,7 +408,9 @@ class PayoutRow(SQLModel, table=True):
     row's place among its destinations)."""
 
     __tablename__ = "payout_rows"
-    __table_args__ = (Index("ix_payout_rows_batch_state", "batch_id", "state"),)
+    # a destination's rows found by key when they are pointed at its recipient (migration 0009)
+    __table_args__ = (Index("ix_payout_rows_batch_state", "batch_id", "state"),
+                      Index("ix_payout_rows_batch_destination", "batch_id", "destination_key"))
 
     id: int | None = Field(default=None, primary_key=True)
     batch_id: int = Field(foreign_key="payout_batches.id")

@@ -76,6 +76,7 @@ class OutboxWorker:
         per_second: float = 20.0,
         poll_interval: float = 0.25,
         check_after: timedelta = timedelta(seconds=20),
+        book_every: float = 0.1,
     ) -> None:
         self.engine = engine
         self.client = client
@@ -83,6 +84,8 @@ class OutboxWorker:
         self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.check_after = check_after
+        self._book_every = book_every  # K2's answers and results written at most this often: each write many rows
+        self._booked_at = 0.0
         self._rate = RateLimit(per_second, burst=concurrency)
         self._busy = 0  # sends and status queries under way
         self._busy_lock = threading.Lock()
@@ -117,9 +120,10 @@ class OutboxWorker:
         """True while the thread is alive."""
         return self._loop.running
 
-    def _tick(self) -> None:
-        self._record_answers()
-        settle_from_results(self.engine, check_after=self.check_after)
+    def _tick(self) -> float | None:
+        """Free senders get rows first (every answer wakes this round, and they wait on it); what K2 said is
+        written every `book_every` seconds, so a round is mostly one claim (a round that wrote after every answer
+        left most of 32 senders idle in a payroll). Returns how long until the answers waiting are due."""
         free = self._free_slots()
         tokens = self._rate.take(free) if free else 0
         if tokens:
@@ -129,10 +133,17 @@ class OutboxWorker:
                 self._submit(self._send, row)
             if len(claimed) == tokens:  # more may be waiting: come back as soon as a token is due
                 self._loop.wake()
+        if time.monotonic() - self._booked_at >= self._book_every:
+            self._booked_at = time.monotonic()
+            self._record_answers()
+            settle_from_results(self.engine, check_after=self.check_after)
         free = self._free_slots()
         if free:
             for row in claim_due_checks(self.engine, free, self.check_after):
                 self._submit(self._check, row)
+        with self._answers_lock:
+            waiting = bool(self._answers)
+        return max(0.0, self._booked_at + self._book_every - time.monotonic()) if waiting else None
 
     def _free_slots(self) -> int:
         with self._busy_lock:
