@@ -46,14 +46,13 @@ _LABELS = {"phone_number": "Phone number", "amount": "Amount", "first_name": "Fi
 class UnansweredPrompt(InputError):
     """This phone already has a prompt it has not answered; sending another needs the person to say so."""
 
-    def __init__(self, earlier: PaymentRequest, asked: Decimal) -> None:
+    def __init__(self, earlier: PaymentRequest) -> None:
         super().__init__(
             "phone_number",
             f"Phone number: {earlier.phone_number} has an unanswered prompt for KES {earlier.amount:,.0f}; "
             "a second prompt could be paid twice.",
         )
         self.earlier = earlier
-        self.asked = asked  # the amount this second request would ask for
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +99,7 @@ def request_payment(
         if not repeat_ok:
             earlier = _unanswered(connection, params.phone_number)
             if earlier is not None:
-                raise UnansweredPrompt(_request(earlier), params.amount)
+                raise UnansweredPrompt(_request(earlier))
         if enqueue(connection, queued(
             request_ref=request_ref,
             kind=KIND,
