@@ -53,7 +53,9 @@ ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _RETRY_STATUSES = frozenset({408, 429})
 _HEADERS = {"Accept": ACCEPT, "User-Agent": USER_AGENT}
-_ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=30.0)
+# An idle connection is dropped before common servers drop it (uvicorn, k2sim's server, after 5 s): one sent on just
+# as the server closes it fails after sending, and a money request then cannot go again (its outcome is unknown).
+_ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=4.0)
 _FIELD_IN_MESSAGE = re.compile(r"^([A-Za-z_][\w.\[\]]*)(?::|\s+(?:is|are|must|should|can't|cannot)\b)")
 
 
