@@ -161,16 +161,25 @@ def totals(engine: Engine, filter: MoneyInFilter) -> Totals:  # noqa: A002 - the
 
 
 def _counted(connection: Connection, filter: MoneyInFilter) -> Totals:  # noqa: A002
-    kept = _T.c.status == _RECEIVED
-    query = select(
-        func.count(),
-        func.sum(case((kept, _T.c.amount_cents))),
-        func.count(case((kept, 1))),
-        func.sum(case((~kept, _T.c.amount_cents))),
+    query = select(*_sums(_T.c.status, _T.c.amount_cents)).where(*_where(connection, filter))
+    return _totals(connection.execute(query).one())
+
+
+def _sums(status: ColumnElement[str], amount_cents: ColumnElement[int]) -> tuple[ColumnElement[Any], ...]:
+    """The aggregates `_totals` reads: how many, and what stayed and what was reversed, summed apart."""
+    kept = status == _RECEIVED
+    return (
+        func.count().label("found_count"),
+        func.sum(case((kept, amount_cents))).label("received_cents"),
+        func.count(case((kept, 1))).label("received_count"),
+        func.sum(case((~kept, amount_cents))).label("reversed_cents"),
     )
-    count, received, received_count, undone = connection.execute(query.where(*_where(connection, filter))).one()
-    return Totals(int(count), from_cents(int(received or 0)), int(received_count), from_cents(int(undone or 0)),
-                  int(count) - int(received_count))
+
+
+def _totals(row: Row[Any]) -> Totals:
+    count, received_count = int(row.found_count), int(row.received_count)
+    return Totals(count, from_cents(int(row.received_cents or 0)), received_count,
+                  from_cents(int(row.reversed_cents or 0)), count - received_count)
 
 
 def _summed(rows: Sequence[Payment]) -> Totals:
@@ -202,24 +211,14 @@ def _found(connection: Connection, where: list[ColumnElement[bool]], offset: int
     twenty carries is 50,000 of a million, read by id (the rollups cannot count a search)."""
     found = (select(_T.c.id, _T.c.occurred_at, _T.c.status, _T.c.amount_cents).where(*where)
              .cte("found").prefix_with("MATERIALIZED"))  # read once, used twice
-    kept = found.c.status == _RECEIVED
-    summed = select(
-        func.count().label("found_count"),
-        func.sum(case((kept, found.c.amount_cents))).label("received_cents"),
-        func.count(case((kept, 1))).label("received_count"),
-        func.sum(case((~kept, found.c.amount_cents))).label("reversed_cents"),
-    ).subquery("summed")
+    summed = select(*_sums(found.c.status, found.c.amount_cents)).subquery("summed")
     page = (select(found.c.id).order_by(found.c.occurred_at.desc(), found.c.id.desc()).offset(offset).limit(limit)
             .subquery("page"))
     shown = page.join(_T, _T.c.id == page.c.id)
     result = connection.execute(  # the totals' one row, beside each row of the page (once, alone, past the end)
         select(*summed.c, *_ROW_COLUMNS).select_from(summed.outerjoin(shown, true())).order_by(*_NEWEST_FIRST)
     ).all()
-    first = result[0]
-    count, received_count = int(first.found_count), int(first.received_count)
-    totals = Totals(count, from_cents(int(first.received_cents or 0)), received_count,
-                    from_cents(int(first.reversed_cents or 0)), count - received_count)
-    return TransactionsPage(tuple(_payment(row) for row in result if row.id is not None), offset, totals)
+    return TransactionsPage(tuple(_payment(row) for row in result if row.id is not None), offset, _totals(result[0]))
 
 
 def _where(connection: Connection, filter: MoneyInFilter) -> list[ColumnElement[bool]]:  # noqa: A002

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,6 +29,21 @@ from merchant.webhooks import create_app
 
 KEY = "test-signing-key"
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+
+
+class Executed:
+    """The statements an engine sends from now on, kept to read their query plans."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._seen: list[tuple[str, Any, bool]] = []
+        sa.event.listen(engine, "before_cursor_execute", self._keep)
+
+    def _keep(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, many: bool) -> None:
+        self._seen.append((statement, parameters, many))
+
+    def holding(self, text: str) -> list[tuple[str, Any]]:
+        """Those whose SQL holds `text`, each with its parameters (an executemany's first set)."""
+        return [(sql, given[0] if many else given) for sql, given, many in self._seen if text in sql]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from k2sim import RunningSim
 from merchant.access import AuditAction, Role, User, audit_log
@@ -45,7 +44,7 @@ from merchant.payouts.sheet import CheckedSheet, check_sheet, read_sheet
 from merchant.preferences import set_payout_api, set_self_approval
 from merchant.runtime import Runtime
 
-from .conftest import rows
+from .conftest import Executed, rows
 from .test_outbox import runtime_for  # noqa: F401 - the outbox's live fixture, shared
 from .test_payments import NJERI, OTIENO, fault, requests, user
 
@@ -157,15 +156,11 @@ class TestSendingABatch:
         passes, under the write lock)."""
         runtime = runtime_for(sim)
         assert runtime.engine is not None
-        executed: list[tuple[str, Any, bool]] = []
-        event.listen(runtime.engine, "before_cursor_execute",
-                     lambda _conn, _cursor, statement, parameters, _context, many:
-                     executed.append((statement, parameters, many)))
+        executed = Executed(runtime.engine)
         batch = submitted(runtime, payroll(3))
         approve_batch(runtime, OTIENO, batch.id)
         assert finished(runtime, batch.id).counts == {RowStatus.PAID: 3}
-        pointing = [(sql, given[0] if many else given) for sql, given, many in executed
-                    if sql.startswith("UPDATE payout_rows SET recipient_id")]
+        pointing = executed.holding("UPDATE payout_rows SET recipient_id")
         assert pointing
         statement, parameters = pointing[0]
         with runtime.engine.connect() as connection:

@@ -8,11 +8,9 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
 
 from k2 import K2Client
 from k2sim import RunningSim
@@ -34,7 +32,7 @@ from merchant.outbound.states import sources
 from merchant.payment_requests import request_payment
 from merchant.runtime import Runtime
 
-from .conftest import KEY, Receiver, rows
+from .conftest import KEY, Executed, Receiver, rows
 
 STK_PATH = "/api/v1/incoming_payments"
 
@@ -132,18 +130,14 @@ class TestTable:
         assert len(claim_queued(engine, 40)) == 40
         engine.dispose()
 
-
     def test_a_claim_reads_the_rows_it_takes_not_every_queued_one(self, tmp_path: Path) -> None:
         """SQLite's plan for the claim: the next queued rows from the (state, id) index, then each by its id; not
         every queued row sorted, then walked again to find the chosen ones (claims slowed as a payroll filled the
         queue: 9 ms each at 10,000 rows)."""
         engine = open_database(f"sqlite:///{tmp_path / 'outbox.db'}")
-        executed: list[tuple[str, Any]] = []
-        event.listen(engine, "before_cursor_execute",
-                     lambda _conn, _cursor, statement, parameters, _context, _many:
-                     executed.append((statement, parameters)))
+        executed = Executed(engine)
         claim_queued(engine, 8)
-        [(statement, parameters)] = [(sql, given) for sql, given in executed if "UPDATE outbox" in sql]
+        [(statement, parameters)] = executed.holding("UPDATE outbox")
         with engine.connect() as connection:
             plan = [row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
         assert "SEARCH outbox USING COVERING INDEX ix_outbox_state_id (state=?)" in plan  # the next ones, in order
