@@ -72,8 +72,12 @@ class MoneyInFilter:
         return cls(start, end, **kw)
 
 
-def conditions(filter: MoneyInFilter) -> list[ColumnElement[bool]]:  # noqa: A002 - the shared contract's name
-    """The WHERE over `transactions`; the `occurred_at` range comes first so the index on it does the work."""
+def conditions(filter: MoneyInFilter, *, walked: bool = False) -> list[ColumnElement[bool]]:  # noqa: A002
+    """The WHERE over `transactions`; the `occurred_at` range comes first so the index on it does the work.
+
+    `walked`: the reader walks the range newest first and stops after a page, as for a search that finds many
+    payments. SQLite then tests each payment walked against the search index's list of ids, instead of reading
+    every payment on that list (its planner cannot tell a list of ten from a list of a hundred thousand)."""
     where: list[ColumnElement[bool]] = [_T.c.occurred_at >= filter.start, _T.c.occurred_at < filter.end]
     if filter.kinds:
         where.append(_T.c.kind.in_(filter.kinds))
@@ -82,7 +86,7 @@ def conditions(filter: MoneyInFilter) -> list[ColumnElement[bool]]:  # noqa: A00
     if filter.tills:
         where.append(_T.c.till_number.in_(filter.tills))
     if filter.search:
-        where.append(_matches(filter.search))
+        where.append(_matches(filter.search, walked))
     return where
 
 
@@ -145,19 +149,19 @@ def reference_searched(search: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((text, text.upper(), text.lower()))) if _WHOLE_REFERENCE.fullmatch(text) else ()
 
 
-def _matches(search: str) -> ColumnElement[bool]:
+def _matches(search: str, walked: bool) -> ColumnElement[bool]:
     """A whole phone number is that payer's payments: equality on the indexed `sender_phone`, not a scan. Anything
-    else: every word in some searched column (case-insensitive); a word of digits starting 0 also as the start of
-    a phone (0712… is +254712…). Words of three characters or more are first looked up in the search index
-    (migration 0008), and only the payments it finds are checked word by word; shorter words hold no trigram to
-    look up, so a search of only those reads the range's payments, as before."""
+    else: every word in some searched column, ignoring case; a word of digits starting 0 also as the start of a
+    phone (0712… is +254712…). Words of three characters or more are answered by the search index (migration
+    0008) alone; shorter words hold no trigram to look up, so they are checked column by column, and a search of
+    only those reads the range's payments."""
     phone = _whole_phone(search)
     if phone:
         return _T.c.sender_phone == phone
     words = list(dict.fromkeys(search.split()))
-    each = and_(*(_contained(word) for word in words))
     indexed = [word for word in words if len(word) >= _TRIGRAM]
-    return and_(_indexed(indexed), each) if indexed else each
+    short = [_contained(word) for word in words if len(word) < _TRIGRAM]
+    return and_(_indexed(indexed, walked), *short) if indexed else and_(*short)
 
 
 def _contained(word: str) -> ColumnElement[bool]:
@@ -186,11 +190,13 @@ def _on_sqlite(element: _ByDialect, compiler: Any, **kw: Any) -> str:
     return str(compiler.process(element.clauses.clauses[0], **kw))
 
 
-def _indexed(words: list[str]) -> ColumnElement[bool]:
+def _indexed(words: list[str], walked: bool) -> ColumnElement[bool]:
     """Payments whose searched text holds every word, as the search index finds them: SQLite's trigram FTS table
-    by a phrase per word, PostgreSQL's trigram index by a LIKE per word on its expression. Never fewer than the
-    words match column by column; maybe more (FTS5 folds case beyond ASCII, the local phone holds 0 + its tail),
-    which `_contained` then drops."""
+    by a phrase per word, PostgreSQL's trigram index by a LIKE per word on its expression. Exactly the payments
+    `_contained` keeps: the text's columns are apart by a space, which no word holds, and a word found in the
+    phone's local form (0 + its tail) is in the phone itself or is the start `_contained` looks for. Case is
+    ignored beyond ASCII too (FTS5 folds Unicode; PostgreSQL's lower() follows its locale)."""
     phrases = " AND ".join('"{}"'.format(word.replace('"', '""')) for word in words)
-    fts = _T.c.id.in_(select(_FTS.c.rowid).where(_FTS.c.words.match(phrases)))
+    tested = literal_column(f"+{_T.name}.{_T.c.id.name}") if walked else _T.c.id  # `+`: not a look-up by id
+    fts = tested.in_(select(_FTS.c.rowid).where(_FTS.c.words.match(phrases)))
     return _ByDialect(fts, and_(*(_SEARCHED_TEXT.contains(word.lower(), autoescape=True) for word in words)))

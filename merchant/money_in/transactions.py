@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import xlsxwriter
-from sqlalchemy import ColumnElement, Connection, Engine, Row, Table, case, func, select, true
+from sqlalchemy import ColumnElement, Connection, Engine, Row, Table, case, func, select
 
 from ..access import User, exported
 from ..db.tables import Transaction, TransactionReversal, WebhookEvent
@@ -70,6 +70,7 @@ _ROW_COLUMNS = (
 )
 _UUID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
 _NEWEST_FIRST = (_T.c.occurred_at.desc(), _T.c.id.desc())
+_WALKED_FROM = 5_000  # payments found from which a search's page walks the range (see `_found`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,25 +162,16 @@ def totals(engine: Engine, filter: MoneyInFilter) -> Totals:  # noqa: A002 - the
 
 
 def _counted(connection: Connection, filter: MoneyInFilter) -> Totals:  # noqa: A002
-    query = select(*_sums(_T.c.status, _T.c.amount_cents)).where(*_where(connection, filter))
-    return _totals(connection.execute(query).one())
-
-
-def _sums(status: ColumnElement[str], amount_cents: ColumnElement[int]) -> tuple[ColumnElement[Any], ...]:
-    """The aggregates `_totals` reads: how many, and what stayed and what was reversed, summed apart."""
-    kept = status == _RECEIVED
-    return (
-        func.count().label("found_count"),
-        func.sum(case((kept, amount_cents))).label("received_cents"),
+    """One aggregate over the filter's payments: how many, and what stayed and what was reversed, summed apart."""
+    kept = _T.c.status == _RECEIVED
+    found = connection.execute(select(
+        func.count().label("count"),
+        func.sum(case((kept, _T.c.amount_cents))).label("received_cents"),
         func.count(case((kept, 1))).label("received_count"),
-        func.sum(case((~kept, amount_cents))).label("reversed_cents"),
-    )
-
-
-def _totals(row: Row[Any]) -> Totals:
-    count, received_count = int(row.found_count), int(row.received_count)
-    return Totals(count, from_cents(int(row.received_cents or 0)), received_count,
-                  from_cents(int(row.reversed_cents or 0)), count - received_count)
+        func.sum(case((~kept, _T.c.amount_cents))).label("reversed_cents"),
+    ).where(*_where(connection, filter))).one()
+    return Totals(found.count, from_cents(int(found.received_cents or 0)), found.received_count,
+                  from_cents(int(found.reversed_cents or 0)), found.count - found.received_count)
 
 
 def _summed(rows: Sequence[Payment]) -> Totals:
@@ -196,40 +188,37 @@ def transactions(engine: Engine, filter: MoneyInFilter, *, offset: int = 0,  # n
         raise ValueError(f"a page starts at row 1 or later and holds at least one row (offset {offset}, "
                          f"limit {limit})")
     with engine.connect() as connection:
-        where = _where(connection, filter)
         if filter.search:
-            return _found(connection, where, offset, limit)
-        query = select(*_ROW_COLUMNS).where(*where).order_by(*_NEWEST_FIRST).offset(offset).limit(limit)
-        rows = tuple(_payment(row) for row in connection.execute(query))
+            return _found(connection, filter, offset, limit)
+        query = select(*_ROW_COLUMNS).where(*_where(connection, filter)).order_by(*_NEWEST_FIRST)
+        rows = tuple(_payment(row) for row in connection.execute(query.offset(offset).limit(limit)))
     if offset == 0 and len(rows) < limit:  # the whole filter is on this page: no need to count it again
         return TransactionsPage(rows, offset, _summed(rows))
     return TransactionsPage(rows, offset, totals(engine, filter))
 
 
-def _found(connection: Connection, where: list[ColumnElement[bool]], offset: int, limit: int) -> TransactionsPage:
-    """A search's page and its totals in one statement that reads the payments found once: a name one payment in
-    twenty carries is 50,000 of a million, read by id (the rollups cannot count a search)."""
-    found = (select(_T.c.id, _T.c.occurred_at, _T.c.status, _T.c.amount_cents).where(*where)
-             .cte("found").prefix_with("MATERIALIZED"))  # read once, used twice
-    summed = select(*_sums(found.c.status, found.c.amount_cents)).subquery("summed")
-    page = (select(found.c.id).order_by(found.c.occurred_at.desc(), found.c.id.desc()).offset(offset).limit(limit)
-            .subquery("page"))
-    shown = page.join(_T, _T.c.id == page.c.id)
-    result = connection.execute(  # the totals' one row, beside each row of the page (once, alone, past the end)
-        select(*summed.c, *_ROW_COLUMNS).select_from(summed.outerjoin(shown, true())).order_by(*_NEWEST_FIRST)
-    ).all()
-    return TransactionsPage(tuple(_payment(row) for row in result if row.id is not None), offset, _totals(result[0]))
+def _found(connection: Connection, filter: MoneyInFilter, offset: int, limit: int) -> TransactionsPage:  # noqa: A002
+    """A search's totals, then its page. The totals read every payment found, by id (the rollups cannot count a
+    search: a name one payment in eight carries is 125,000 of a million). The page then walks the range newest
+    first when that many were found, so a page's worth comes within a few hundred payments; when few were, it
+    reads just those."""
+    found = _counted(connection, filter)
+    where = _where(connection, filter, walked=found.count >= _WALKED_FROM)
+    query = select(*_ROW_COLUMNS).where(*where).order_by(*_NEWEST_FIRST).offset(offset).limit(limit)
+    return TransactionsPage(tuple(_payment(row) for row in connection.execute(query)), offset, found)
 
 
-def _where(connection: Connection, filter: MoneyInFilter) -> list[ColumnElement[bool]]:  # noqa: A002
-    """The filter's WHERE; a search that reads as a whole reference held by some payment is that payment alone
-    (one look-up in the unique index: a search by words would read every payment in the range)."""
+def _where(connection: Connection, filter: MoneyInFilter, *,  # noqa: A002
+           walked: bool = False) -> list[ColumnElement[bool]]:
+    """The filter's WHERE (`walked`: see `conditions`); a search that reads as a whole reference held by some
+    payment is that payment alone (one look-up in the unique index: a search by words would read every payment
+    in the range)."""
     spellings = reference_searched(filter.search)
     if spellings:
         held = connection.execute(select(_T.c.reference).where(_T.c.reference.in_(spellings)).limit(1)).scalar()
         if held is not None:
             return [*conditions(replace(filter, search="")), _T.c.reference == held]
-    return conditions(filter)
+    return conditions(filter, walked=walked)
 
 
 def payment_detail(engine: Engine, payment_id: int) -> PaymentDetail | None:

@@ -21,6 +21,7 @@ from merchant.db.tables import Transaction
 from merchant.money_in import MoneyInFilter, conditions
 from merchant.money_in.overview import overview
 from merchant.money_in.transactions import transactions
+from tests.merchant.conftest import Executed
 from tests.servers import ROOT
 
 _T = Transaction.__table__
@@ -46,11 +47,11 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
     made.dispose()
 
 
-def found(engine: sa.Engine, search: str) -> set[int]:
+def found(engine: sa.Engine, search: str, *, walked: bool = False) -> set[int]:
     """Ids of the payments the shared filter's WHERE keeps for `search` (what Transactions and the Overview read)."""
+    wanted = MoneyInFilter(EVERYTHING.start, EVERYTHING.end, search=search)
     with engine.connect() as connection:
-        query = sa.select(_T.c.id).where(*conditions(MoneyInFilter(EVERYTHING.start, EVERYTHING.end, search=search)))
-        return set(connection.execute(query).scalars())
+        return set(connection.execute(sa.select(_T.c.id).where(*conditions(wanted, walked=walked))).scalars())
 
 
 def meant(engine: sa.Engine, search: str) -> set[int]:
@@ -68,13 +69,15 @@ def meant(engine: sa.Engine, search: str) -> set[int]:
     return {row.id for row in stored if all(holds(row, word) for word in search.split())}
 
 
+_INSERT = sa.text(
+    "INSERT INTO transactions (reference, kind, amount_cents, currency, status, occurred_at, event_id, recorded_at, "
+    f"{', '.join(SEARCHED[1:])}) VALUES (:reference, 'buygoods', 100, 'KES', 'received', :at, 'e', :at, "
+    f"{', '.join(':' + name for name in SEARCHED[1:])})")
+
+
 def write(connection: sa.Connection, n: int, values: dict[str, Any]) -> None:
     """One payment written by plain SQL, as an import or another tool would."""
-    connection.execute(sa.text(
-        "INSERT INTO transactions (reference, kind, amount_cents, currency, status, occurred_at, event_id, recorded_at, "
-        f"{', '.join(SEARCHED[1:])}) VALUES (:reference, 'buygoods', 100, 'KES', 'received', :at, 'e', :at, "
-        f"{', '.join(':' + name for name in SEARCHED[1:])})"),
-        {**values, "reference": f"{values['reference']}#{n}", "at": START + timedelta(hours=n)})
+    connection.execute(_INSERT, {**values, "reference": f"{values['reference']}#{n}", "at": START + timedelta(hours=n)})
 
 
 row = st.fixed_dictionaries({
@@ -135,7 +138,7 @@ def test_a_search_finds_exactly_what_the_words_mean(engine: sa.Engine, rows: lis
                 connection.execute(sa.text("DELETE FROM transactions WHERE id = :id"), chosen)
     for search in searches:
         assume(not _WHOLE_MOBILE.fullmatch("".join(search.split())))
-        assert found(engine, search) == meant(engine, search), search
+        assert found(engine, search) == found(engine, search, walked=True) == meant(engine, search), search
         if engine.dialect.name == "sqlite":  # the triggers' table holds each row's text now, nothing stale
             for word in (word for word in search.split() if len(word) >= 3):
                 assert indexed(engine, word) == held(engine, word), word
@@ -198,6 +201,32 @@ def test_a_word_is_looked_up_in_the_index_and_a_short_one_is_not(engine: sa.Engi
     assert index in plan(engine, "Juma")
     assert index in plan(engine, "wanjiru 0712")
     assert index not in plan(engine, "ju")  # two characters hold no trigram: the range's rows are read
+
+
+def test_a_search_that_finds_many_walks_the_range_for_its_page_and_one_that_finds_few_reads_them(
+        engine: sa.Engine) -> None:
+    """5,000 payments found or more: SQLite walks the range newest first for the page, testing each payment against
+    the search index's list, since a page's worth comes soon; fewer: it reads the payments found, by id. The same
+    page either way, on both databases (PostgreSQL's planner weighs the two itself)."""
+    everyone = [{"reference": f"QKX{n}", "sender_first_name": "Juma" if n % 2 else "Akinyi", "sender_middle_name": None,
+                 "sender_last_name": "Otieno" if n % 1000 == 0 else "Kamau", "sender_merchant": None, "sender_till": None,
+                 "sender_phone": None, "at": START + timedelta(minutes=n)} for n in range(10_002)]
+    with engine.begin() as connection:
+        connection.execute(_INSERT, everyone)
+    executed = Executed(engine)
+    many = transactions(engine, MoneyInFilter(EVERYTHING.start, EVERYTHING.end, search="juma"), limit=3)
+    few = transactions(engine, MoneyInFilter(EVERYTHING.start, EVERYTHING.end, search="otieno"), limit=3)
+    assert (many.totals.count, [row.reference for row in many.rows]) == (5_001, ["QKX10001", "QKX9999", "QKX9997"])
+    assert (few.totals.count, [row.reference for row in few.rows]) == (11, ["QKX10000", "QKX9000", "QKX8000"])
+    if engine.dialect.name == "sqlite":
+        walked, looked_up = (page_plan(engine, sql, given) for sql, given in executed.holding("ORDER BY"))
+        assert "ix_transactions_occurred_at" in walked and "PRIMARY KEY" not in walked
+        assert "INTEGER PRIMARY KEY" in looked_up
+
+
+def page_plan(engine: sa.Engine, sql: str, given: Any) -> str:
+    with engine.connect() as connection:
+        return str(connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, given).all())
 
 
 def test_the_migration_indexes_rows_already_stored_and_goes_down(database_url: str) -> None:

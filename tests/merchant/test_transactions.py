@@ -181,7 +181,7 @@ class TestTransactions:
         assert references(stored, search="700000001") == ["REF0000002", "REF0000001"]  # the 0 a spreadsheet dropped
 
     def test_a_search_pages_like_any_filter_with_its_totals_on_every_page(self, stored: sa.Engine) -> None:
-        """A search's page and totals come from one statement: the totals hold on every page, past the end too."""
+        """A search's totals hold on every page, past the end too."""
         kamau = MoneyInFilter(RANGE.start, RANGE.end, search="kamau")
         expected = Totals(3, Decimal("1250.50"), 2, Decimal("500.00"), 1)
         pages = [transactions(stored, kamau, offset=offset, limit=2) for offset in (0, 2, 4)]
