@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from merchant.access import Permission, User, can, mask_phone
-from merchant.money_in import BUSINESS_TIMEZONE, KINDS, STATUSES, MoneyInFilter
+from merchant.money_in import BUSINESS_TIMEZONE, KINDS, STATUSES, MoneyInFilter, searchable
 from merchant.money_in.overview import latest_change, paid_tills
 from merchant.money_in.transactions import (
     PAGE_SIZE,
@@ -195,6 +195,10 @@ except Exception:  # shown plainly, logged in full
     fail("The payments cannot be read right now.")
 chosen_tills = till.multiselect("Till", offered, placeholder="All tills", key="transactions_tills")
 search = st.text_input("Search", placeholder="Reference, name or phone (0712 345 678)", key="transactions_search")
+if search.strip() and not searchable(search):
+    st.info(f"“{search.strip()}” is too short to search: type at least three letters or digits of a name, phone "
+            "or reference. Showing every payment meanwhile.", icon=":material/search:")
+    search = ""
 wanted = MoneyInFilter.days(first, last, kinds=tuple(kinds), statuses=tuple(statuses), tills=tuple(chosen_tills),
                             search=search)
 if st.session_state.get("transactions_for") != wanted:  # a new filter starts at its first page

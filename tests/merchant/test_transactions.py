@@ -17,7 +17,14 @@ import sqlalchemy as sa
 from merchant.access import CONSOLE, AuditAction, NotAllowed, Role, add_user, audit_log, get_user
 from merchant.db import open_database
 from merchant.inbox.store import record_deliveries
-from merchant.money_in import BUSINESS_TIMEZONE, MoneyInFilter, conditions, day_range, reference_searched
+from merchant.money_in import (
+    BUSINESS_TIMEZONE,
+    MoneyInFilter,
+    conditions,
+    day_range,
+    reference_searched,
+    searchable,
+)
 from merchant.money_in.transactions import (
     EXPORT_COLUMNS,
     Totals,
@@ -105,6 +112,12 @@ class TestFilter:
         assert reference_searched(k2_id) == (k2_id, k2_id.upper())
         for not_whole in ("OJM6Q1W8", "JEPCHIRCHI", "1234567890", "OJM6Q1W84KX", "res-5", "wanjiru kamau"):
             assert reference_searched(not_whole) == (), not_whole
+
+    def test_a_search_needs_a_whole_phone_or_a_word_of_three_characters(self) -> None:
+        for enough in ("kam", "ju kamau", "0712 345 678", "7 1 2 3 4 5 6 7 8", "OJM6Q1W84K"):
+            assert searchable(enough), enough
+        for too_short in ("ka", "a b 07", "", "  "):
+            assert not searchable(too_short), too_short
 
     def test_a_naive_or_backwards_range_is_refused(self) -> None:
         with pytest.raises(ValueError, match="aware"):

@@ -157,6 +157,12 @@ def test_filters_and_search(shop: str) -> None:
     page.text_input(key="transactions_search").input("0700 000 002")
     run_page(page)
     assert list(table(page)["Reference"]) == ["REF0000002"]
+    page.text_input(key="transactions_search").input("ot 0")  # too short to narrow anything: not searched
+    run_page(page)
+    assert "too short to search" in page.info[0].value and len(table(page)) == 4
+    page.text_input(key="transactions_search").input("ot odh")  # a short word beside a longer one narrows it
+    run_page(page)
+    assert list(table(page)["Reference"]) == ["REF0000001"] and not page.info
     page.text_input(key="transactions_search").input("")
     page.multiselect(key="transactions_kinds").select("b2b")
     run_page(page)
