@@ -60,7 +60,7 @@ from k2sim import SimConfig, start_in_thread  # noqa: E402
 from merchant.access import CONSOLE, Role, User, add_user  # noqa: E402
 from merchant.db import make_engine, open_database  # noqa: E402
 from merchant.db.tables import Transaction  # noqa: E402
-from merchant.money_in.filters import BUSINESS_TIMEZONE, MoneyInFilter  # noqa: E402
+from merchant.money_in.filters import BUSINESS_TIMEZONE, MoneyInFilter, conditions  # noqa: E402
 from merchant.money_in.overview import kpis, latest_change, overview, paid_tills  # noqa: E402
 from merchant.money_in.transactions import PAGE_SIZE, export, transactions  # noqa: E402
 from tests.servers import chromium, free_port, k2sim_env, open_from_menu, running_app  # noqa: E402
@@ -280,13 +280,18 @@ def overview_figures(made: Generated, name: str) -> Iterator[Figure]:
 
 
 def page_filters(engine: sa.Engine, window: MoneyInFilter) -> dict[str, dict[str, Any]]:
-    """Each filter and search alone, with values taken from the data (a payment from the window's middle)."""
+    """Each filter and search alone, with values taken from the data (a payment from the window's middle), and the
+    name most payments in the window carry (a search's worst case: its totals read every payment found)."""
     middle = window.start + (window.end - window.start) / 2
     with engine.connect() as connection:
         sample = connection.execute(
             sa.select(_T.c.reference, _T.c.sender_phone, _T.c.sender_last_name)
             .where(_T.c.occurred_at >= middle, _T.c.kind == "buygoods").order_by(_T.c.occurred_at).limit(1)
         ).one()
+        commonest_name = connection.execute(
+            sa.select(_T.c.sender_last_name).where(*conditions(window), _T.c.sender_last_name.is_not(None))
+            .group_by(_T.c.sender_last_name).order_by(sa.func.count().desc()).limit(1)
+        ).scalar_one()
         smallest_till = connection.execute(
             sa.select(_T.c.till_number).group_by(_T.c.till_number).order_by(sa.func.count()).limit(1)
         ).scalar_one()
@@ -299,6 +304,7 @@ def page_filters(engine: sa.Engine, window: MoneyInFilter) -> dict[str, dict[str
         "search reference": {"search": sample.reference},
         f"search phone {local_phone}": {"search": local_phone},
         f"search name {sample.sender_last_name}": {"search": sample.sender_last_name},
+        f"search commonest name {commonest_name}": {"search": commonest_name},
         "search finding nothing": {"search": "Zzyzx"},
     }
 

@@ -101,17 +101,9 @@ _TRIGRAM = 3  # a word shorter than this holds no trigram: the search index has 
 _FTS: TableClause = table("transactions_search", column("rowid"), column("words"))  # SQLite's (migration 0008)
 
 
-def _searched_text() -> ColumnElement[str]:
-    """A payment's searched columns as one lower-case text, written exactly as migration 0008 indexes it on
-    PostgreSQL (its planner uses an index on an expression only for that same expression): columns apart by a
-    space, which no word holds, and a +254 phone once more in its local form, so 0712 finds +254712…"""
-    phone = "transactions.sender_phone"
-    local = f"CASE WHEN substr({phone}, 1, 4) = '+254' THEN '0' || substr({phone}, 5) END"
-    joined = " || ' ' || ".join([*(f"COALESCE({column}, '')" for column in _SEARCHED), f"COALESCE({local}, '')"])
-    return literal_column(f"lower({joined})", String())
-
-
-_SEARCHED_TEXT = _searched_text()
+# PostgreSQL's searched text of a payment, kept by the database (migrations 0008, 0010): its searched columns as one
+# lower-case text, apart by a space, which no word holds, and a +254 phone once more in its local form (0712…).
+_SEARCHED_TEXT = literal_column(f"{_T.name}.searched_text", String())
 
 
 class _Folded(FunctionElement[str]):

@@ -4,8 +4,8 @@ hold a payment's searched text: its reference, names, paying merchant and till, 
 its local form (0712…), columns apart by a space, which no searched word holds.
 
 Triggers, not the app, keep SQLite's table (as with 0006's rollups): a row written into the public `transactions`
-table by any means is found at once. PostgreSQL keeps its index itself. `merchant.money_in.filters` writes the
-same expression in its queries; PostgreSQL's planner uses the index only for that very expression."""
+table by any means is found at once. PostgreSQL keeps its index itself (0010 moves it onto a stored column of the
+same expression)."""
 from __future__ import annotations
 
 from alembic import op
