@@ -78,12 +78,12 @@ class MoneyInFilter:
 def conditions(filter: MoneyInFilter, *, walked: bool = False) -> list[ColumnElement[bool]]:  # noqa: A002
     """The WHERE over `transactions`; the `occurred_at` range comes first so the index on it does the work.
 
-    `walked`: the reader walks the range newest first and stops after a page, as for a search that finds many
-    payments. SQLite then tests each payment walked against the search index's list of ids, instead of reading
-    every payment on that list (its planner cannot tell a list of ten from a list of a hundred thousand)."""
+    `walked`: the reader walks the range newest first and stops after a page, as for a filter that holds many
+    payments. SQLite is then told not to look payments up by kind or through the search index's list of ids: its
+    planner, which keeps no statistics, would read every payment of a common kind or name and sort them all."""
     where: list[ColumnElement[bool]] = [_T.c.occurred_at >= filter.start, _T.c.occurred_at < filter.end]
     if filter.kinds:
-        where.append(_T.c.kind.in_(filter.kinds))
+        where.append(_looked_up(_T.c.kind, walked).in_(filter.kinds))
     if filter.statuses:
         where.append(_T.c.status.in_(filter.statuses))
     if filter.tills:
@@ -91,6 +91,32 @@ def conditions(filter: MoneyInFilter, *, walked: bool = False) -> list[ColumnEle
     if filter.search:
         where.append(_matches(filter.search, walked))
     return where
+
+
+class _Unindexed(FunctionElement[Any]):
+    """The column as a value SQLite will not look rows up by: `+column`, its documented way to keep an index out of
+    a plan; the bare column elsewhere."""
+
+    name = "unindexed"
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(_Unindexed)
+def _as_column(element: _Unindexed, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(_Unindexed, "sqlite")
+def _plussed(element: _Unindexed, compiler: Any, **kw: Any) -> str:
+    return f"+{compiler.process(element.clauses, **kw)}"
+
+
+def _looked_up(column: ColumnElement[Any], walked: bool) -> ColumnElement[Any]:
+    return _Unindexed(column) if walked else column
 
 
 _SEARCHED = (
@@ -199,6 +225,5 @@ def _indexed(words: list[str], walked: bool) -> ColumnElement[bool]:
     phone's local form (0 + its tail) is in the phone itself or is the start `_contained` looks for. Case is
     ignored beyond ASCII too (FTS5 folds Unicode; PostgreSQL's lower() follows its locale)."""
     phrases = " AND ".join('"{}"'.format(word.replace('"', '""')) for word in words)
-    tested = literal_column(f"+{_T.name}.{_T.c.id.name}") if walked else _T.c.id  # `+`: not a look-up by id
-    fts = tested.in_(select(_FTS.c.rowid).where(_FTS.c.words.match(phrases)))
+    fts = _looked_up(_T.c.id, walked).in_(select(_FTS.c.rowid).where(_FTS.c.words.match(phrases)))
     return _ByDialect(fts, and_(*(_SEARCHED_TEXT.contains(word.lower(), autoescape=True) for word in words)))

@@ -1,11 +1,11 @@
 """Transactions: one page of payments for a filter, read on the server; one payment in full; streamed exports.
 
-A page is `LIMIT`/`OFFSET` over `occurred_at DESC, id DESC` with the filter's totals beside it (how many rows, what
-stayed, what was reversed: from the rollups unless there is a search), so neither Python nor the browser ever
-holds more than a page. A search typed as a
-whole M-Pesa reference (or K2 id) is looked up in the unique `reference` index first; only when no payment has it
-does it become a search by words over the range. Exports read the
-filter through a streaming cursor and yield the file in chunks: memory stays flat at a million rows.
+The filter's totals come first (how many rows, what stayed, what was reversed: from the rollups unless there is a
+search); the page is then `LIMIT`/`OFFSET` over `occurred_at DESC, id DESC`, read by walking the range newest first
+when the filter holds many payments, so neither Python nor the browser ever holds more than a page. A search typed
+as a whole M-Pesa reference (or K2 id) is looked up in the unique `reference` index first; only when no payment has
+it does it become a search by words over the range. Exports read the filter through a streaming cursor and yield
+the file in chunks: memory stays flat at a million rows.
 
 An export's "Amount" column is money that stayed; a reversed or voided payment keeps its row, with its amount
 under "Reversed" and nothing under "Amount". Summing "Amount" gives the page's total received."""
@@ -17,7 +17,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
@@ -70,7 +70,7 @@ _ROW_COLUMNS = (
 )
 _UUID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
 _NEWEST_FIRST = (_T.c.occurred_at.desc(), _T.c.id.desc())
-_WALKED_FROM = 5_000  # payments found from which a search's page walks the range (see `_found`)
+_WALKED_FROM = 5_000  # payments in a filter from which its page walks the range (see `conditions`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,13 +148,18 @@ class Wording:
 
 
 def totals(engine: Engine, filter: MoneyInFilter) -> Totals:  # noqa: A002 - the shared filter's name
-    """How many payments the filter holds, what stayed and what was reversed. Without a search, from the rollups
-    (kind, status and till are keys there, so a range costs its days and its ragged edges' payments, as on the
-    Overview); with one, one aggregate over the payments found."""
+    """How many payments the filter holds, what stayed and what was reversed."""
     with engine.connect() as connection:
-        if filter.search or "" in filter.tills:  # the rollups keep "no till" as "", where payments hold NULL
-            return _counted(connection, filter)
-        sums = status_sums(connection, filter)
+        return _totals(connection, filter)
+
+
+def _totals(connection: Connection, filter: MoneyInFilter) -> Totals:  # noqa: A002
+    """Without a search, from the rollups (kind, status and till are keys there, so a range costs its days and its
+    ragged edges' payments, as on the Overview); with one, one aggregate over the payments found (the rollups
+    cannot count a search: a name one payment in eight carries is 125,000 of a million, read by id)."""
+    if filter.search or "" in filter.tills:  # the rollups keep "no till" as "", where payments hold NULL
+        return _counted(connection, filter)
+    sums = status_sums(connection, filter)
     kept = sums[sums["status"] == _RECEIVED]
     undone = sums[sums["status"] != _RECEIVED]
     return Totals(int(sums["payments"].sum()), from_cents(int(kept["cents"].sum())), int(kept["payments"].sum()),
@@ -174,13 +179,6 @@ def _counted(connection: Connection, filter: MoneyInFilter) -> Totals:  # noqa: 
                   from_cents(int(found.reversed_cents or 0)), found.count - found.received_count)
 
 
-def _summed(rows: Sequence[Payment]) -> Totals:
-    kept = [row.amount for row in rows if row.status == _RECEIVED]
-    undone = [row.amount for row in rows if row.status != _RECEIVED]
-    return Totals(len(rows), from_cents(0) + sum(kept, Decimal(0)), len(kept), from_cents(0) + sum(undone, Decimal(0)),
-                  len(undone))
-
-
 def transactions(engine: Engine, filter: MoneyInFilter, *, offset: int = 0,  # noqa: A002
                  limit: int = PAGE_SIZE) -> TransactionsPage:
     """One page of the filter's payments, newest first, with the filter's totals."""
@@ -188,24 +186,13 @@ def transactions(engine: Engine, filter: MoneyInFilter, *, offset: int = 0,  # n
         raise ValueError(f"a page starts at row 1 or later and holds at least one row (offset {offset}, "
                          f"limit {limit})")
     with engine.connect() as connection:
-        if filter.search:
-            return _found(connection, filter, offset, limit)
-        query = select(*_ROW_COLUMNS).where(*_where(connection, filter)).order_by(*_NEWEST_FIRST)
-        rows = tuple(_payment(row) for row in connection.execute(query.offset(offset).limit(limit)))
-    if offset == 0 and len(rows) < limit:  # the whole filter is on this page: no need to count it again
-        return TransactionsPage(rows, offset, _summed(rows))
-    return TransactionsPage(rows, offset, totals(engine, filter))
-
-
-def _found(connection: Connection, filter: MoneyInFilter, offset: int, limit: int) -> TransactionsPage:  # noqa: A002
-    """A search's totals, then its page. The totals read every payment found, by id (the rollups cannot count a
-    search: a name one payment in eight carries is 125,000 of a million). The page then walks the range newest
-    first when that many were found, so a page's worth comes within a few hundred payments; when few were, it
-    reads just those."""
-    found = _counted(connection, filter)
-    where = _where(connection, filter, walked=found.count >= _WALKED_FROM)
-    query = select(*_ROW_COLUMNS).where(*where).order_by(*_NEWEST_FIRST).offset(offset).limit(limit)
-    return TransactionsPage(tuple(_payment(row) for row in connection.execute(query)), offset, found)
+        found = _totals(connection, filter)
+        if offset >= found.count:  # past the end, or nothing to show: no page to read
+            return TransactionsPage((), offset, found)
+        # Many payments: walking the range newest first reaches a page's worth soon. Few: read just those.
+        where = _where(connection, filter, walked=found.count >= _WALKED_FROM)
+        query = select(*_ROW_COLUMNS).where(*where).order_by(*_NEWEST_FIRST).offset(offset).limit(limit)
+        return TransactionsPage(tuple(_payment(row) for row in connection.execute(query)), offset, found)
 
 
 def _where(connection: Connection, filter: MoneyInFilter, *,  # noqa: A002

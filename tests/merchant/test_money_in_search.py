@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -203,25 +204,38 @@ def test_a_word_is_looked_up_in_the_index_and_a_short_one_is_not(engine: sa.Engi
     assert index not in plan(engine, "ju")  # two characters hold no trigram: the range's rows are read
 
 
-def test_a_search_that_finds_many_walks_the_range_for_its_page_and_one_that_finds_few_reads_them(
+def test_a_filter_holding_many_payments_walks_the_range_for_its_page_and_one_holding_few_reads_them(
         engine: sa.Engine) -> None:
-    """5,000 payments found or more: SQLite walks the range newest first for the page, testing each payment against
-    the search index's list, since a page's worth comes soon; fewer: it reads the payments found, by id. The same
-    page either way, on both databases (PostgreSQL's planner weighs the two itself)."""
+    """5,000 payments or more in the filter: SQLite walks the range newest first for the page, testing each payment
+    against the search index's list and its kind, since a page's worth comes soon; fewer: it reads those payments
+    through the index (by id, by kind). The same page either way, on both databases (PostgreSQL's planner weighs
+    the two itself)."""
     everyone = [{"reference": f"QKX{n}", "sender_first_name": "Juma" if n % 2 else "Akinyi", "sender_middle_name": None,
                  "sender_last_name": "Otieno" if n % 1000 == 0 else "Kamau", "sender_merchant": None, "sender_till": None,
                  "sender_phone": None, "at": START + timedelta(minutes=n)} for n in range(10_002)]
     with engine.begin() as connection:
         connection.execute(_INSERT, everyone)
+        connection.execute(sa.text("UPDATE transactions SET kind = 'b2b' WHERE reference IN ('QKX7', 'QKX9')"))
     executed = Executed(engine)
-    many = transactions(engine, MoneyInFilter(EVERYTHING.start, EVERYTHING.end, search="juma"), limit=3)
-    few = transactions(engine, MoneyInFilter(EVERYTHING.start, EVERYTHING.end, search="otieno"), limit=3)
-    assert (many.totals.count, [row.reference for row in many.rows]) == (5_001, ["QKX10001", "QKX9999", "QKX9997"])
-    assert (few.totals.count, [row.reference for row in few.rows]) == (11, ["QKX10000", "QKX9000", "QKX8000"])
+    pages = {
+        "many found": transactions(engine, MoneyInFilter(EVERYTHING.start, EVERYTHING.end, search="juma"), limit=3),
+        "few found": transactions(engine, MoneyInFilter(EVERYTHING.start, EVERYTHING.end, search="otieno"), limit=3),
+        "a common kind": transactions(engine, replace(EVERYTHING, kinds=("buygoods",)), limit=3),
+        "a rare kind": transactions(engine, replace(EVERYTHING, kinds=("b2b",)), limit=3),
+    }
+    assert {name: (page.totals.count, [row.reference for row in page.rows]) for name, page in pages.items()} == {
+        "many found": (5_001, ["QKX10001", "QKX9999", "QKX9997"]),
+        "few found": (11, ["QKX10000", "QKX9000", "QKX8000"]),
+        "a common kind": (10_000, ["QKX10001", "QKX10000", "QKX9999"]),
+        "a rare kind": (2, ["QKX9", "QKX7"]),
+    }
     if engine.dialect.name == "sqlite":
-        walked, looked_up = (page_plan(engine, sql, given) for sql, given in executed.holding("ORDER BY"))
-        assert "ix_transactions_occurred_at" in walked and "PRIMARY KEY" not in walked
-        assert "INTEGER PRIMARY KEY" in looked_up
+        plans = dict(zip(pages, (page_plan(engine, sql, given) for sql, given in executed.holding("ORDER BY")),
+                         strict=True))
+        for walked in ("many found", "a common kind"):
+            assert "ix_transactions_occurred_at" in plans[walked] or "ix_transactions_money_in" in plans[walked]
+            assert "PRIMARY KEY" not in plans[walked] and "ix_transactions_kind" not in plans[walked], walked
+        assert "INTEGER PRIMARY KEY" in plans["few found"] and "ix_transactions_kind" in plans["a rare kind"]
 
 
 def page_plan(engine: sa.Engine, sql: str, given: Any) -> str:
