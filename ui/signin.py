@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import jwt
+import plotly.graph_objects as go
 import streamlit as st
 import streamlit_authenticator as stauth
 from sqlalchemy import Engine
@@ -69,6 +70,7 @@ def signed_in_user() -> User:
         if isinstance(url, str):  # where they were going: the frame takes them there once signed in
             st.session_state.setdefault("signin_wanted", urlsplit(url).path.strip("/"))
         _say_why_refused()
+        _load_charts_meanwhile()
         st.stop()
     user = get_user(engine, st.session_state["username"])
     now = datetime.now(UTC)
@@ -101,7 +103,10 @@ def _authenticator(engine: Engine) -> stauth.Authenticate:
         }
     }
     idle_days = settings().session_idle_minutes / (24 * 60)
-    authenticator = stauth.Authenticate(credentials, COOKIE, cookie_key(engine), idle_days, auto_hash=False)
+    # login_sleep_time: the library sleeps 0.7 s on every run before sign-in, the sign-in's own included, hoping
+    # its cookie component answers meanwhile; the answer comes as a rerun whatever the wait, so we do not wait.
+    authenticator = stauth.Authenticate(credentials, COOKIE, cookie_key(engine), idle_days, auto_hash=False,
+                                        login_sleep_time=0)
 
     def check(username: str, password: str) -> bool:
         try:
@@ -128,6 +133,15 @@ def _cookie_issued(engine: Engine) -> datetime | None:
     except (jwt.PyJWTError, KeyError):
         return None
     return datetime.fromtimestamp(expires, UTC) - timedelta(minutes=settings().session_idle_minutes)
+
+
+def _load_charts_meanwhile() -> None:
+    """An empty chart, out of sight, under the sign-in form. The browser fetches and compiles the chart library
+    (Plotly: nearly 5 MB of script, over a second on a modest machine) only once a page first draws a chart; this
+    has it done while the person types their password, so the Overview draws its charts as soon as they are in."""
+    with st.container(key="signin_charts_meanwhile"):
+        st.html("<style>.st-key-signin_charts_meanwhile {display: none}</style>")
+        st.plotly_chart(go.Figure(), key="signin_charts_meanwhile_figure")
 
 
 def _say_why_refused() -> None:

@@ -3,10 +3,10 @@
 The issue asks for this as a CI check ("Playwright in CI: the Overview fully rendered in Chromium with 1,000,000
 payments in ≤ 3 s after sign-in"), so it is the suite's one timed assertion (marked `alone`: .ci/test runs it after
 the rest, with the machine to itself); every other speed target is measured by a benchmark under bench/
-(docs/BENCHMARKS.md). The 3 s run from the sign-in taken (the frame names who is signed in) to the Overview fully
-drawn; the time from the click, the password check included, is printed beside it. The payments are generated afresh into this test's own SQLite
-file by bench/million.py (nothing is kept between runs); the app runs as a person starts it, against a k2sim this
-process runs as K2.
+(docs/BENCHMARKS.md). The 3 s run from the click on Sign in, the password check included, to the Overview fully
+drawn; when the sign-in was taken (the frame names who is signed in) is printed beside it. The payments are
+generated afresh into this test's own SQLite file by bench/million.py (nothing is kept between runs); the app runs
+as a person starts it, against a k2sim this process runs as K2.
 
 Fully drawn: the script run has ended with nothing left stale, the five tiles show, every chart has drawn its SVG
 and the top payers table is there; then the range's payment count on the page is checked against the database.
@@ -95,7 +95,6 @@ def test_the_overview_of_a_million_payments_is_drawn_within_3_seconds_of_signing
             expect(caption.first).to_contain_text(f" from {expected:,} payments by ")
             screenshot(page, tmp_path / "scale_overview.png", SHOTS / "scale_overview.png")
     seen = ", ".join(f"{name} {at:.2f}s" for name, at in marks.items())
-    after_sign_in = marks["drawn"] - marks["signed in"]
-    print(f"Overview over 1,000,000 payments: drawn {after_sign_in:.2f}s after signing in; from the click: {seen}")
-    assert after_sign_in <= RENDER_LIMIT_S, f"the Overview was drawn {after_sign_in:.2f}s after signing in " \
-        f"(limit {RENDER_LIMIT_S}s); from the click: {seen}"
+    print(f"Overview over 1,000,000 payments, from the Sign in click: {seen}")
+    assert marks["drawn"] <= RENDER_LIMIT_S, f"the Overview was drawn {marks['drawn']:.2f}s after the Sign in " \
+        f"click (limit {RENDER_LIMIT_S}s): {seen}"
