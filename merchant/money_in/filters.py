@@ -12,11 +12,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     String,
     Table,
     TableClause,
     and_,
     column,
+    func,
     literal_column,
     or_,
     select,
@@ -30,7 +32,7 @@ from ..db.tables import Transaction
 
 __all__ = [
     "BUSINESS_TIMEZONE", "KINDS", "STATUSES", "MoneyInFilter", "conditions", "day_range", "reference_searched",
-    "searchable",
+    "indexed_count", "searchable",
 ]
 
 BUSINESS_TIMEZONE = ZoneInfo("Africa/Nairobi")  # the merchant's days: "today's takings" end at Nairobi midnight
@@ -186,10 +188,26 @@ def _matches(search: str, walked: bool) -> ColumnElement[bool]:
     phone = _whole_phone(search)
     if phone:
         return _T.c.sender_phone == phone
-    words = list(dict.fromkeys(search.split()))
-    indexed = [word for word in words if len(word) >= _TRIGRAM]
-    short = [_contained(word) for word in words if len(word) < _TRIGRAM]
+    indexed = _indexed_words(search)
+    short = [_contained(word) for word in dict.fromkeys(search.split()) if len(word) < _TRIGRAM]
     return and_(_indexed(indexed, walked), *short) if indexed else and_(*short)
+
+
+def _indexed_words(search: str) -> list[str]:
+    """The words of a search by words that the search index holds (three characters or more), each once."""
+    return [] if _whole_phone(search) else [word for word in dict.fromkeys(search.split()) if len(word) >= _TRIGRAM]
+
+
+def indexed_count(search: str) -> Select[tuple[int]] | None:
+    """How many payments of all time SQLite's search index finds for the search's words, as a query; None when
+    the search has no word the index holds (a whole phone, or only words shorter than three characters)."""
+    words = _indexed_words(search)
+    return select(func.count()).select_from(_FTS).where(_FTS.c.words.match(_phrases(words))) if words else None
+
+
+def _phrases(words: list[str]) -> str:
+    """The words as one FTS5 query: a quoted phrase each, all of them required."""
+    return " AND ".join('"{}"'.format(word.replace('"', '""')) for word in words)
 
 
 def _contained(word: str) -> ColumnElement[bool]:
@@ -224,6 +242,5 @@ def _indexed(words: list[str], walked: bool) -> ColumnElement[bool]:
     `_contained` keeps: the text's columns are apart by a space, which no word holds, and a word found in the
     phone's local form (0 + its tail) is in the phone itself or is the start `_contained` looks for. Case is
     ignored beyond ASCII too (FTS5 folds Unicode; PostgreSQL's lower() follows its locale)."""
-    phrases = " AND ".join('"{}"'.format(word.replace('"', '""')) for word in words)
-    fts = _looked_up(_T.c.id, walked).in_(select(_FTS.c.rowid).where(_FTS.c.words.match(phrases)))
+    fts = _looked_up(_T.c.id, walked).in_(select(_FTS.c.rowid).where(_FTS.c.words.match(_phrases(words))))
     return _ByDialect(fts, and_(*(_SEARCHED_TEXT.contains(word.lower(), autoescape=True) for word in words)))

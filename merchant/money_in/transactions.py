@@ -19,7 +19,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -31,7 +31,7 @@ from ..db.tables import Transaction, TransactionReversal, WebhookEvent
 from ..money import from_cents
 from ..spreadsheet import spreadsheet_text
 from ._payer import payer_name
-from .filters import BUSINESS_TIMEZONE, MoneyInFilter, conditions, reference_searched
+from .filters import BUSINESS_TIMEZONE, MoneyInFilter, conditions, indexed_count, reference_searched
 from .overview import status_sums
 
 __all__ = [
@@ -71,6 +71,7 @@ _ROW_COLUMNS = (
 _UUID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
 _NEWEST_FIRST = (_T.c.occurred_at.desc(), _T.c.id.desc())
 _WALKED_FROM = 5_000  # payments in a filter from which its page walks the range (see `conditions`)
+_RANGE_FIRST_UP_TO = timedelta(days=120)  # the longest range whose search totals may walk it (see `_range_first`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +159,7 @@ def _totals(connection: Connection, filter: MoneyInFilter) -> Totals:  # noqa: A
     ragged edges' payments, as on the Overview); with one, one aggregate over the payments found (the rollups
     cannot count a search: a name one payment in eight carries is 125,000 of a million, read by id)."""
     if filter.search or "" in filter.tills:  # the rollups keep "no till" as "", where payments hold NULL
-        return _counted(connection, filter)
+        return _counted(connection, filter, walked=_range_first(connection, filter))
     sums = status_sums(connection, filter)
     kept = sums[sums["status"] == _RECEIVED]
     undone = sums[sums["status"] != _RECEIVED]
@@ -166,7 +167,22 @@ def _totals(connection: Connection, filter: MoneyInFilter) -> Totals:  # noqa: A
                   from_cents(int(undone["cents"].sum())), int(undone["payments"].sum()))
 
 
-def _counted(connection: Connection, filter: MoneyInFilter) -> Totals:  # noqa: A002
+def _range_first(connection: Connection, filter: MoneyInFilter) -> bool:  # noqa: A002
+    """Whether a search's totals on SQLite should walk the range, reading amounts and statuses from the index on
+    `occurred_at` (it holds them) and testing each payment against the search index's list, rather than read each
+    payment on that list by id: so when the range holds at most twice as many payments as the index finds over all
+    time. A common name over the last 30 days of a million payments: 115 -> 41 ms. Ranges longer than a few
+    months are not weighed (walking them seldom pays, and weighing costs two counts). PostgreSQL's planner weighs
+    this itself, from its statistics."""
+    short = filter.end - filter.start <= _RANGE_FIRST_UP_TO
+    counted = indexed_count(filter.search) if short and connection.dialect.name == "sqlite" else None
+    if counted is None:
+        return False
+    found = connection.execute(counted).scalar_one()
+    return _totals(connection, replace(filter, search="")).count <= 2 * found
+
+
+def _counted(connection: Connection, filter: MoneyInFilter, *, walked: bool = False) -> Totals:  # noqa: A002
     """One aggregate over the filter's payments: how many, and what stayed and what was reversed, summed apart."""
     kept = _T.c.status == _RECEIVED
     found = connection.execute(select(
@@ -174,7 +190,7 @@ def _counted(connection: Connection, filter: MoneyInFilter) -> Totals:  # noqa: 
         func.sum(case((kept, _T.c.amount_cents))).label("received_cents"),
         func.count(case((kept, 1))).label("received_count"),
         func.sum(case((~kept, _T.c.amount_cents))).label("reversed_cents"),
-    ).where(*_where(connection, filter))).one()
+    ).where(*_where(connection, filter, walked=walked))).one()
     return Totals(found.count, from_cents(int(found.received_cents or 0)), found.received_count,
                   from_cents(int(found.reversed_cents or 0)), found.count - found.received_count)
 
