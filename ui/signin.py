@@ -36,6 +36,7 @@ __all__ = ["COOKIE", "current_user", "page_asked_for", "signed_in_user", "source
 COOKIE = "k2_dashboard_session"
 _FIELDS = {"Form name": "Sign in", "Username": "Username", "Password": "Password", "Login": "Sign in"}
 _STATE = ("signin_user", "signin_at", "signin_last_active")
+_COOKIE_WAIT_S = 0.7  # streamlit-authenticator's own wait (params.PRE_LOGIN_SLEEP_TIME), kept for a first run
 
 
 def source_address() -> str | None:
@@ -59,7 +60,11 @@ def signed_in_user() -> User:
     if not has_users(engine):
         _create_owner_form(engine)
         st.stop()
-    authenticator = _authenticator(engine)
+    # The library waits on each run before sign-in so that its cookie component can answer first: a browser that
+    # is signed in already is let in without the form flashing, and no answer arrives as the person clicks Sign in
+    # (it would rerun the page and lose the click). Once the form is drawn, that answer is in: the sign-in itself
+    # does not wait.
+    authenticator = _authenticator(engine, wait_for_cookie=not st.session_state.get("signin_form_drawn"))
     try:
         authenticator.login(location="main", key="signin", fields=_FIELDS)
     except LoginError:  # a cookie for a user who is gone or disabled
@@ -69,6 +74,7 @@ def signed_in_user() -> User:
         url = st.context.url
         if isinstance(url, str):  # where they were going: the frame takes them there once signed in
             st.session_state.setdefault("signin_wanted", urlsplit(url).path.strip("/"))
+        st.session_state["signin_form_drawn"] = True
         _say_why_refused()
         _load_charts_meanwhile()
         st.stop()
@@ -93,7 +99,7 @@ def page_asked_for() -> str | None:
     return st.session_state.pop("signin_wanted", None) or None
 
 
-def _authenticator(engine: Engine) -> stauth.Authenticate:
+def _authenticator(engine: Engine, *, wait_for_cookie: bool) -> stauth.Authenticate:
     """streamlit-authenticator over our users, our password check (lock-outs, audit) and our cookie key."""
     credentials = {
         "usernames": {
@@ -103,10 +109,8 @@ def _authenticator(engine: Engine) -> stauth.Authenticate:
         }
     }
     idle_days = settings().session_idle_minutes / (24 * 60)
-    # login_sleep_time: the library sleeps 0.7 s on every run before sign-in, the sign-in's own included, hoping
-    # its cookie component answers meanwhile; the answer comes as a rerun whatever the wait, so we do not wait.
     authenticator = stauth.Authenticate(credentials, COOKIE, cookie_key(engine), idle_days, auto_hash=False,
-                                        login_sleep_time=0)
+                                        login_sleep_time=_COOKIE_WAIT_S if wait_for_cookie else 0)
 
     def check(username: str, password: str) -> bool:
         try:
