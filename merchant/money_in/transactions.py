@@ -185,14 +185,14 @@ def _range_first(connection: Connection, filter: MoneyInFilter) -> bool:  # noqa
 def _counted(connection: Connection, filter: MoneyInFilter, *, walked: bool = False) -> Totals:  # noqa: A002
     """One aggregate over the filter's payments: how many, and what stayed and what was reversed, summed apart."""
     kept = _T.c.status == _RECEIVED
-    found = connection.execute(select(
-        func.count().label("count"),
+    summed = connection.execute(select(
+        func.count().label("payments"),
         func.sum(case((kept, _T.c.amount_cents))).label("received_cents"),
         func.count(case((kept, 1))).label("received_count"),
         func.sum(case((~kept, _T.c.amount_cents))).label("reversed_cents"),
     ).where(*_where(connection, filter, walked=walked))).one()
-    return Totals(found.count, from_cents(int(found.received_cents or 0)), found.received_count,
-                  from_cents(int(found.reversed_cents or 0)), found.count - found.received_count)
+    return Totals(summed.payments, from_cents(int(summed.received_cents or 0)), summed.received_count,
+                  from_cents(int(summed.reversed_cents or 0)), summed.payments - summed.received_count)
 
 
 def transactions(engine: Engine, filter: MoneyInFilter, *, offset: int = 0,  # noqa: A002
