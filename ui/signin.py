@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import streamlit_authenticator as stauth
 from sqlalchemy import Engine
+from streamlit_authenticator.params import PRE_LOGIN_SLEEP_TIME
 from streamlit_authenticator.utilities import LoginError
 
 from merchant.access import (
@@ -36,7 +37,6 @@ __all__ = ["COOKIE", "current_user", "page_asked_for", "signed_in_user", "source
 COOKIE = "k2_dashboard_session"
 _FIELDS = {"Form name": "Sign in", "Username": "Username", "Password": "Password", "Login": "Sign in"}
 _STATE = ("signin_user", "signin_at", "signin_last_active")
-_COOKIE_WAIT_S = 0.7  # streamlit-authenticator's own wait (params.PRE_LOGIN_SLEEP_TIME), kept for a first run
 
 
 def source_address() -> str | None:
@@ -110,7 +110,7 @@ def _authenticator(engine: Engine, *, wait_for_cookie: bool) -> stauth.Authentic
     }
     idle_days = settings().session_idle_minutes / (24 * 60)
     authenticator = stauth.Authenticate(credentials, COOKIE, cookie_key(engine), idle_days, auto_hash=False,
-                                        login_sleep_time=_COOKIE_WAIT_S if wait_for_cookie else 0)
+                                        login_sleep_time=PRE_LOGIN_SLEEP_TIME if wait_for_cookie else 0)
 
     def check(username: str, password: str) -> bool:
         try:

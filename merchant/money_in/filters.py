@@ -85,7 +85,8 @@ def conditions(filter: MoneyInFilter, *, walked: bool = False) -> list[ColumnEle
     planner, which keeps no statistics, would read every payment of a common kind or name and sort them all."""
     where: list[ColumnElement[bool]] = [_T.c.occurred_at >= filter.start, _T.c.occurred_at < filter.end]
     if filter.kinds:
-        where.append(_looked_up(_T.c.kind, walked).in_(filter.kinds))
+        kind = _T.c.kind.in_(filter.kinds)
+        where.append(_ByDialect(_unindexed(_T.c.kind).in_(filter.kinds), kind) if walked else kind)
     if filter.statuses:
         where.append(_T.c.status.in_(filter.statuses))
     if filter.tills:
@@ -95,30 +96,9 @@ def conditions(filter: MoneyInFilter, *, walked: bool = False) -> list[ColumnEle
     return where
 
 
-class _Unindexed(FunctionElement[Any]):
-    """The column as a value SQLite will not look rows up by: `+column`, its documented way to keep an index out of
-    a plan; the bare column elsewhere."""
-
-    name = "unindexed"
-    inherit_cache = True
-
-    def __init__(self, column: ColumnElement[Any]) -> None:
-        super().__init__(column)
-        self.type = column.type
-
-
-@compiles(_Unindexed)
-def _as_column(element: _Unindexed, compiler: Any, **kw: Any) -> str:
-    return str(compiler.process(element.clauses, **kw))
-
-
-@compiles(_Unindexed, "sqlite")
-def _plussed(element: _Unindexed, compiler: Any, **kw: Any) -> str:
-    return f"+{compiler.process(element.clauses, **kw)}"
-
-
-def _looked_up(column: ColumnElement[Any], walked: bool) -> ColumnElement[Any]:
-    return _Unindexed(column) if walked else column
+def _unindexed(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The column written `+column` (SQLite only): its documented way to keep the column's index out of a plan."""
+    return literal_column(f"+{_T.name}.{column.name}", column.type)
 
 
 _SEARCHED = (
@@ -242,5 +222,6 @@ def _indexed(words: list[str], walked: bool) -> ColumnElement[bool]:
     `_contained` keeps: the text's columns are apart by a space, which no word holds, and a word found in the
     phone's local form (0 + its tail) is in the phone itself or is the start `_contained` looks for. Case is
     ignored beyond ASCII too (FTS5 folds Unicode; PostgreSQL's lower() follows its locale)."""
-    fts = _looked_up(_T.c.id, walked).in_(select(_FTS.c.rowid).where(_FTS.c.words.match(_phrases(words))))
+    fts = (_unindexed(_T.c.id) if walked else _T.c.id).in_(select(_FTS.c.rowid).where(_FTS.c.words.match(
+        _phrases(words))))
     return _ByDialect(fts, and_(*(_SEARCHED_TEXT.contains(word.lower(), autoescape=True) for word in words)))
